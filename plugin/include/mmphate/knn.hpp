@@ -1,0 +1,59 @@
+// Nearest-neighbour search over the rows of a matrix (Euclidean).
+// Two back ends with identical results up to ties:
+//  * exact: blocked brute force (squared distances via one GEMM per block of rows, then
+//    re-computed directly for the selected candidates so reported distances are exact);
+//  * kdtree: nanoflann's k-d tree, exact as well, far faster on large, low-dimensional data.
+// KnnMethod::automatic picks by size and dimension (see choose_knn_method).
+#pragma once
+#include <utility>
+#include <vector>
+
+#include "mmphate/options.hpp"
+#include "mmphate/types.hpp"
+
+namespace mmphate {
+
+// Row-major n x k table of neighbours, self excluded, ascending by distance.
+struct Neighbors {
+  Index n = 0;
+  int k = 0;
+  std::vector<int> index;
+  std::vector<double> distance;
+  int at(Index i, int j) const { return index[static_cast<std::size_t>(i) * k + j]; }
+  double dist(Index i, int j) const { return distance[static_cast<std::size_t>(i) * k + j]; }
+};
+
+// (neighbour, exact distance) lists, one per query point, self excluded, unsorted.
+using RadiusNeighbors = std::vector<std::vector<std::pair<int, double>>>;
+
+KnnMethod choose_knn_method(Index n, Index dims, KnnMethod requested);
+
+class KnnIndex {
+ public:
+  // X must outlive the index.
+  KnnIndex(const RowMatrix& X, KnnMethod method, int threads);
+  ~KnnIndex();
+  KnnIndex(const KnnIndex&) = delete;
+  KnnIndex& operator=(const KnnIndex&) = delete;
+
+  KnnMethod method() const { return method_; }
+
+  // The k nearest other points of every point. Requires k < n.
+  Neighbors knn_all(int k) const;
+
+  // Every other point within radius[i] (inclusive) of point i.
+  RadiusNeighbors radius_all(const std::vector<double>& radius) const;
+
+ private:
+  struct Tree;
+  const RowMatrix& X_;
+  KnnMethod method_;
+  int threads_;
+  Tree* tree_ = nullptr;
+};
+
+// Convenience: the k nearest other rows of X.
+Neighbors knn_search(const RowMatrix& X, int k, KnnMethod method = KnnMethod::automatic,
+                     int threads = 1);
+
+}  // namespace mmphate

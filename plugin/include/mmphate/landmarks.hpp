@@ -1,0 +1,34 @@
+// Landmarks (METHOD.md section 3.1): when there are more nodes than n_landmark, nodes are
+// grouped by spectral clustering of the diffusion operator and diffusion runs between groups.
+//  * features: diffusion-map coordinates D^-1/2 u_k * lambda_k of the n_svd eigenpairs of
+//    largest magnitude of A = D^-1/2 K D^-1/2;
+//  * seeded k-means into n_landmark groups (empty groups dropped);
+//  * P_NL[i, l] = sum_{j in l} K(i, j), row-normalised   (node -> landmark)
+//  * P_LN[l, j] = sum_{i in l} K(i, j), row-normalised   (landmark -> node)
+//  * P_L = P_LN * P_NL (L x L, row-stochastic).
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "mmphate/types.hpp"
+
+namespace mmphate {
+
+struct Landmarks {
+  std::vector<int> cluster;  // landmark of each node
+  int count = 0;
+  SparseMatrix node_to_landmark;  // P_NL, N x L
+  SparseMatrix landmark_to_node;  // P_LN, L x N
+  Matrix op;                      // P_L,  L x L
+};
+
+// Spectral features used for clustering (N x n_svd).
+RowMatrix spectral_features(const SparseMatrix& K, int n_svd, std::uint64_t seed);
+
+// Builds P_NL, P_LN and P_L from a given node -> cluster assignment.
+Landmarks landmark_operators(const SparseMatrix& K, std::vector<int> cluster, int count);
+
+Landmarks build_landmarks(const SparseMatrix& K, int n_landmark, int n_svd, std::uint64_t seed,
+                          int threads);
+
+}  // namespace mmphate

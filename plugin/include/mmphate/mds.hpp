@@ -1,0 +1,33 @@
+// Multidimensional scaling of a dense distance matrix (METHOD.md section 3.4).
+//  * classical_mds: D squared, double-centred; coordinates are the leading principal
+//    components of that matrix's rows, i.e. eigenvector * |eigenvalue| (the reference's
+//    scaling, not the textbook square root).
+//  * smacof: Guttman-transform iterations (de Leeuw 1977) from an initial layout; stops after
+//    max_iter or when stress / sum of point norms improves by less than tol.
+//  * sgd_mds: stochastic gradient descent on the stress (Zheng, Pawar & Goodman 2019) with
+//    unit weights (the metric-MDS stress SMACOF minimises, not the graph-drawing d^-2
+//    weighting, which distorts the global geometry PHATE keeps); step size annealed
+//    exponentially from 1 to eps; every pair visited once per epoch in random order.
+#pragma once
+#include <cstdint>
+
+#include "mmphate/types.hpp"
+
+namespace mmphate {
+
+RowMatrix classical_mds(const Matrix& D, int n_components);
+
+struct SmacofResult {
+  int iterations = 0;
+  double stress = 0.0;  // raw stress of the returned layout's predecessor, as the reference reports
+};
+
+RowMatrix smacof(const Matrix& D, RowMatrix init, int max_iter, double tol, int threads,
+                 SmacofResult* result = nullptr);
+
+RowMatrix sgd_mds(const Matrix& D, RowMatrix init, int epochs, double eps, std::uint64_t seed);
+
+// Raw stress sum_{i<j} (||y_i - y_j|| - D_ij)^2.
+double raw_stress(const Matrix& D, const RowMatrix& Y);
+
+}  // namespace mmphate

@@ -1,0 +1,19 @@
+// Thread control. The engine runs on `threads` OpenMP threads (Options::threads; 0 = all
+// hardware threads); Eigen's GEMM and LAPACK share the same setting.
+#pragma once
+#include <functional>
+
+#include "mmphate/types.hpp"
+
+namespace mmphate {
+
+// Resolves 0 to the hardware thread count.
+int resolve_threads(int threads);
+
+// Applies the thread count to Eigen, OpenMP and (when present) OpenBLAS.
+void set_engine_threads(int threads);
+
+// Runs fn(i) for i in [0, n) on up to `threads` threads, dynamic schedule.
+void parallel_for(Index n, int threads, const std::function<void(Index)>& fn);
+
+}  // namespace mmphate

@@ -1,0 +1,27 @@
+// Partial eigen-decompositions used by the engine.
+//  * top_eigenpairs: randomized subspace iteration (Halko, Martinsson & Tropp 2011) for the
+//    eigenpairs of largest magnitude of a large sparse symmetric matrix (landmark clustering).
+//  * top_eigenpairs_dense: Lanczos (Spectra) for a few eigenpairs of a dense symmetric matrix
+//    (classical MDS), accurate to working precision.
+//  * symmetric_eigenvalues: all eigenvalues of a dense symmetric matrix via LAPACK dsyevd.
+#pragma once
+#include <cstdint>
+
+#include "mmphate/types.hpp"
+
+namespace mmphate {
+
+struct EigenPairs {
+  Vector values;   // ordered by decreasing magnitude
+  Matrix vectors;  // one column per value
+};
+
+EigenPairs top_eigenpairs(const SparseMatrix& A, int k, std::uint64_t seed, int power_iterations = 7,
+                          int oversample = 10);
+
+EigenPairs top_eigenpairs_dense(const Matrix& A, int k);
+
+// All eigenvalues (ascending) of a dense symmetric matrix.
+Vector symmetric_eigenvalues(const Matrix& A);
+
+}  // namespace mmphate

@@ -1,0 +1,117 @@
+#include "mmphate/kmeans.hpp"
+
+#include <algorithm>
+#include <limits>
+#include <numeric>
+#include <random>
+
+#include "mmphate/error.hpp"
+#include "mmphate/parallel.hpp"
+
+namespace mmphate {
+namespace {
+
+// Nearest centre of every row of X; returns the number of changed labels.
+Index assign(const RowMatrix& X, const RowMatrix& C, std::vector<int>& labels, int threads) {
+  const Vector cn = C.rowwise().squaredNorm();
+  const Index n = X.rows(), block = 512;
+  const Index blocks = (n + block - 1) / block;
+  std::vector<Index> changed(static_cast<std::size_t>(blocks), 0);
+  parallel_for(blocks, threads, [&](Index b) {
+    const Index r0 = b * block, rows = std::min(block, n - r0);
+    Matrix G;
+    G.noalias() = C * X.middleRows(r0, rows).transpose();  // k x rows
+    for (Index r = 0; r < rows; ++r) {
+      Index best;
+      (cn - 2.0 * G.col(r)).minCoeff(&best);
+      if (labels[r0 + r] != static_cast<int>(best)) { labels[r0 + r] = static_cast<int>(best); ++changed[b]; }
+    }
+  });
+  return std::accumulate(changed.begin(), changed.end(), Index{0});
+}
+
+void update_centres(const RowMatrix& X, const std::vector<int>& labels, RowMatrix& C) {
+  std::vector<Index> count(static_cast<std::size_t>(C.rows()), 0);
+  RowMatrix sum = RowMatrix::Zero(C.rows(), C.cols());
+  for (Index i = 0; i < X.rows(); ++i) { sum.row(labels[i]) += X.row(i); ++count[labels[i]]; }
+  for (Index c = 0; c < C.rows(); ++c)
+    if (count[c] > 0) C.row(c) = sum.row(c) / static_cast<double>(count[c]);
+}
+
+}  // namespace
+
+KMeansResult kmeans(const RowMatrix& X, int k, const KMeansOptions& opt) {
+  const Index n = X.rows();
+  if (k < 1 || k > n)
+    throw Error("k-means: cannot form " + std::to_string(k) + " clusters from " + std::to_string(n) + " points");
+  std::mt19937_64 rng(opt.seed);
+
+  // Sample on which seeding and Lloyd iterations run.
+  Index m = opt.sample_size > 0 ? opt.sample_size : std::max<Index>(3 * static_cast<Index>(k), 10000);
+  m = std::min(std::max<Index>(m, k), n);
+  std::vector<Index> idx(static_cast<std::size_t>(n));
+  std::iota(idx.begin(), idx.end(), 0);
+  if (m < n) {
+    for (Index i = 0; i < m; ++i) {
+      std::uniform_int_distribution<Index> pick(i, n - 1);
+      std::swap(idx[i], idx[pick(rng)]);
+    }
+    idx.resize(static_cast<std::size_t>(m));
+    std::sort(idx.begin(), idx.end());
+  }
+  RowMatrix S(m, X.cols());
+  for (Index i = 0; i < m; ++i) S.row(i) = X.row(idx[i]);
+
+  // k-means++ seeding (Arthur & Vassilvitskii 2007).
+  RowMatrix C(k, X.cols());
+  std::vector<double> d2(static_cast<std::size_t>(m), std::numeric_limits<double>::infinity());
+  std::uniform_int_distribution<Index> first(0, m - 1);
+  Index chosen = first(rng);
+  for (int c = 0; c < k; ++c) {
+    C.row(c) = S.row(chosen);
+    double total = 0;
+    for (Index i = 0; i < m; ++i) {
+      d2[i] = std::min(d2[i], (S.row(i) - C.row(c)).squaredNorm());
+      total += d2[i];
+    }
+    if (c + 1 == k) break;
+    if (total <= 0) {  // all remaining points coincide with centres: pick uniformly
+      chosen = first(rng);
+      continue;
+    }
+    std::uniform_real_distribution<double> u(0.0, total);
+    double target = u(rng), acc = 0;
+    chosen = m - 1;
+    for (Index i = 0; i < m; ++i) {
+      acc += d2[i];
+      if (acc >= target) { chosen = i; break; }
+    }
+  }
+
+  KMeansResult res;
+  std::vector<int> sl(static_cast<std::size_t>(m), -1);
+  for (int it = 0; it < opt.max_iter; ++it) {
+    const Index changed = assign(S, C, sl, opt.threads);
+    res.iterations = it + 1;
+    if (changed == 0) break;
+    update_centres(S, sl, C);
+  }
+
+  std::vector<int> labels(static_cast<std::size_t>(n), -1);
+  assign(X, C, labels, opt.threads);
+
+  // Compact away empty clusters.
+  std::vector<int> remap(static_cast<std::size_t>(k), -1);
+  int next = 0;
+  for (Index i = 0; i < n; ++i)
+    if (remap[labels[i]] < 0) remap[labels[i]] = -2;
+  for (int c = 0; c < k; ++c)
+    if (remap[c] == -2) remap[c] = next++;
+  for (Index i = 0; i < n; ++i) labels[i] = remap[labels[i]];
+  res.labels = std::move(labels);
+  res.n_clusters = next;
+  res.empty_dropped = k - next;
+  return res;
+}
+
+}  // namespace mmphate

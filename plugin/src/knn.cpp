@@ -1,0 +1,175 @@
+#include "mmphate/knn.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <nanoflann.hpp>
+
+#include "mmphate/error.hpp"
+#include "mmphate/parallel.hpp"
+
+namespace mmphate {
+namespace {
+
+// nanoflann dataset adaptor over a row-major Eigen matrix.
+struct RowMatrixAdaptor {
+  const RowMatrix& m;
+  std::size_t kdtree_get_point_count() const { return static_cast<std::size_t>(m.rows()); }
+  double kdtree_get_pt(std::size_t i, std::size_t d) const {
+    return m(static_cast<Index>(i), static_cast<Index>(d));
+  }
+  template <class BBox>
+  bool kdtree_get_bbox(BBox&) const { return false; }
+};
+
+using KdTree = nanoflann::KDTreeSingleIndexAdaptor<
+    nanoflann::L2_Simple_Adaptor<double, RowMatrixAdaptor>, RowMatrixAdaptor, -1, int>;
+
+double exact_sq_distance(const RowMatrix& X, Index i, Index j) {
+  return (X.row(i) - X.row(j)).squaredNorm();
+}
+
+constexpr Index kBlockRows = 256;
+
+}  // namespace
+
+struct KnnIndex::Tree {
+  RowMatrixAdaptor adaptor;
+  KdTree tree;
+  explicit Tree(const RowMatrix& X)
+      : adaptor{X},
+        tree(static_cast<int>(X.cols()), adaptor, nanoflann::KDTreeSingleIndexAdaptorParams(16)) {
+    tree.buildIndex();
+  }
+};
+
+KnnMethod choose_knn_method(Index n, Index dims, KnnMethod requested) {
+  if (requested != KnnMethod::automatic) return requested;
+  // Measured (bench/bench_knn): the k-d tree wins from a few thousand points on data of
+  // up to ~40 dimensions; above that brute force with GEMM is competitive.
+  if (n <= 3000 || dims > 48) return KnnMethod::exact;
+  return KnnMethod::kdtree;
+}
+
+KnnIndex::KnnIndex(const RowMatrix& X, KnnMethod method, int threads)
+    : X_(X), method_(choose_knn_method(X.rows(), X.cols(), method)), threads_(threads) {
+  if (X.rows() < 2) throw Error("nearest-neighbour search needs at least 2 points, got " +
+                                std::to_string(X.rows()));
+  if (method_ == KnnMethod::kdtree) tree_ = new Tree(X_);
+}
+
+KnnIndex::~KnnIndex() { delete tree_; }
+
+Neighbors KnnIndex::knn_all(int k) const {
+  const Index n = X_.rows();
+  if (k < 1 || k >= n)
+    throw Error("k = " + std::to_string(k) + " nearest neighbours requested but there are only " +
+                std::to_string(n) + " points (k must be < number of points)");
+  Neighbors out;
+  out.n = n;
+  out.k = k;
+  out.index.resize(static_cast<std::size_t>(n) * k);
+  out.distance.resize(static_cast<std::size_t>(n) * k);
+
+  if (method_ == KnnMethod::kdtree) {
+    parallel_for(n, threads_, [&](Index i) {
+      std::vector<int> idx(k + 1);
+      std::vector<double> d2(k + 1);
+      nanoflann::KNNResultSet<double, int> rs(static_cast<std::size_t>(k + 1));
+      rs.init(idx.data(), d2.data());
+      tree_->tree.findNeighbors(rs, X_.row(i).data(), nanoflann::SearchParams());
+      int w = 0;
+      bool self_seen = false;
+      for (int j = 0; j <= k && w < k; ++j) {
+        if (idx[j] == static_cast<int>(i) && !self_seen) { self_seen = true; continue; }
+        out.index[i * k + w] = idx[j];
+        out.distance[i * k + w] = std::sqrt(d2[j]);
+        ++w;
+      }
+    });
+    return out;
+  }
+
+  // Brute force by blocks: squared distances from a GEMM rank candidates; the best
+  // k + margin candidates are re-measured exactly (GEMM distances lose digits to
+  // cancellation) and the k nearest kept.
+  const Vector sq = X_.rowwise().squaredNorm();
+  const Index blocks = (n + kBlockRows - 1) / kBlockRows;
+  const int margin = 8;
+  parallel_for(blocks, threads_, [&](Index b) {
+    const Index r0 = b * kBlockRows, rows = std::min(kBlockRows, n - r0);
+    Matrix G = X_.middleRows(r0, rows) * X_.transpose();  // rows x n
+    std::vector<int> cand(static_cast<std::size_t>(n));
+    std::vector<std::pair<double, int>> exact;
+    for (Index r = 0; r < rows; ++r) {
+      const Index i = r0 + r;
+      Eigen::VectorXd d2 = (sq(i) + sq.array()).matrix() - 2.0 * G.row(r).transpose();
+      d2(i) = std::numeric_limits<double>::infinity();
+      const int m = static_cast<int>(std::min<Index>(k + margin, n - 1));
+      for (Index j = 0; j < n; ++j) cand[j] = static_cast<int>(j);
+      std::nth_element(cand.begin(), cand.begin() + (m - 1), cand.end(),
+                       [&](int a, int c) { return d2(a) < d2(c); });
+      exact.clear();
+      for (int j = 0; j < m; ++j) exact.emplace_back(std::sqrt(exact_sq_distance(X_, i, cand[j])), cand[j]);
+      std::sort(exact.begin(), exact.end());
+      for (int j = 0; j < k; ++j) {
+        out.index[i * k + j] = exact[j].second;
+        out.distance[i * k + j] = exact[j].first;
+      }
+    }
+  });
+  return out;
+}
+
+RadiusNeighbors KnnIndex::radius_all(const std::vector<double>& radius) const {
+  const Index n = X_.rows();
+  if (static_cast<Index>(radius.size()) != n) throw Error("radius_all: one radius per point required");
+  RadiusNeighbors out(static_cast<std::size_t>(n));
+
+  if (method_ == KnnMethod::kdtree) {
+    parallel_for(n, threads_, [&](Index i) {
+      std::vector<std::pair<int, double>> matches;
+      nanoflann::SearchParams params;
+      params.sorted = false;
+      const double r = radius[i];
+      // nanoflann's radius test is strict (<); widen by one ulp-scale step for inclusivity.
+      const double r2 = std::isinf(r) ? r : std::nextafter(r * r, std::numeric_limits<double>::infinity());
+      tree_->tree.radiusSearch(X_.row(i).data(), r2, matches, params);
+      auto& row = out[i];
+      row.reserve(matches.size());
+      for (auto& m : matches) {
+        if (m.first == static_cast<int>(i)) continue;
+        row.emplace_back(m.first, std::sqrt(m.second));
+      }
+    });
+    return out;
+  }
+
+  const Vector sq = X_.rowwise().squaredNorm();
+  const Index blocks = (n + kBlockRows - 1) / kBlockRows;
+  parallel_for(blocks, threads_, [&](Index b) {
+    const Index r0 = b * kBlockRows, rows = std::min(kBlockRows, n - r0);
+    Matrix G = X_.middleRows(r0, rows) * X_.transpose();
+    for (Index r = 0; r < rows; ++r) {
+      const Index i = r0 + r;
+      const double rad = radius[i];
+      // Loose pre-filter on GEMM distances (absolute slack covers cancellation), exact test after.
+      const double slack = 1e-9 * (sq(i) + sq.maxCoeff()) + 1e-12;
+      auto& row = out[i];
+      for (Index j = 0; j < n; ++j) {
+        if (j == i) continue;
+        const double approx = sq(i) + sq(j) - 2.0 * G(r, j);
+        if (!std::isinf(rad) && approx > rad * rad * (1 + 1e-9) + slack) continue;
+        const double d = std::sqrt(exact_sq_distance(X_, i, j));
+        if (d <= rad) row.emplace_back(static_cast<int>(j), d);
+      }
+    }
+  });
+  return out;
+}
+
+Neighbors knn_search(const RowMatrix& X, int k, KnnMethod method, int threads) {
+  KnnIndex index(X, method, threads);
+  return index.knn_all(k);
+}
+
+}  // namespace mmphate

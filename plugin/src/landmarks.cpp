@@ -1,0 +1,52 @@
+#include "mmphate/landmarks.hpp"
+
+#include "mmphate/diffusion.hpp"
+#include "mmphate/kmeans.hpp"
+#include "mmphate/log.hpp"
+#include "mmphate/spectral.hpp"
+
+namespace mmphate {
+
+RowMatrix spectral_features(const SparseMatrix& K, int n_svd, std::uint64_t seed) {
+  const SparseMatrix A = symmetric_diffusion(K);
+  const Vector inv_sqrt_deg = kernel_degrees(K).cwiseSqrt().cwiseInverse();
+  const int k = static_cast<int>(std::min<Index>(n_svd, K.rows() - 1));
+  const EigenPairs ep = top_eigenpairs(A, k, seed);
+  RowMatrix F = inv_sqrt_deg.asDiagonal() * ep.vectors * ep.values.asDiagonal();
+  return F;
+}
+
+Landmarks landmark_operators(const SparseMatrix& K, std::vector<int> cluster, int count) {
+  const Index n = K.rows();
+  std::vector<Triplet> trip;
+  trip.reserve(static_cast<std::size_t>(n));
+  for (Index i = 0; i < n; ++i) trip.emplace_back(static_cast<int>(i), cluster[i], 1.0);
+  SparseMatrix C(n, count);
+  C.setFromTriplets(trip.begin(), trip.end());
+
+  Landmarks L;
+  L.cluster = std::move(cluster);
+  L.count = count;
+  L.node_to_landmark = K * C;
+  normalize_rows(L.node_to_landmark);
+  SparseMatrix Ct = C.transpose();
+  L.landmark_to_node = Ct * K;
+  normalize_rows(L.landmark_to_node);
+  const SparseMatrix prod = L.landmark_to_node * L.node_to_landmark;
+  L.op = Matrix(prod);
+  return L;
+}
+
+Landmarks build_landmarks(const SparseMatrix& K, int n_landmark, int n_svd, std::uint64_t seed,
+                          int threads) {
+  const RowMatrix F = spectral_features(K, n_svd, seed);
+  KMeansOptions ko;
+  ko.seed = seed + 1;
+  ko.threads = threads;
+  KMeansResult km = kmeans(F, n_landmark, ko);
+  if (km.empty_dropped > 0)
+    logger()->info("landmarks: {} of {} clusters came out empty and were dropped", km.empty_dropped, n_landmark);
+  return landmark_operators(K, std::move(km.labels), km.n_clusters);
+}
+
+}  // namespace mmphate

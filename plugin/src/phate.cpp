@@ -1,0 +1,176 @@
+#include "mmphate/phate.hpp"
+
+#include <cmath>
+
+#include "mmphate/diffusion.hpp"
+#include "mmphate/error.hpp"
+#include "mmphate/kernel.hpp"
+#include "mmphate/landmarks.hpp"
+#include "mmphate/mds.hpp"
+#include "mmphate/multislice.hpp"
+#include "mmphate/normalize.hpp"
+#include "mmphate/parallel.hpp"
+#include "mmphate/potential.hpp"
+#include "mmphate/spectral.hpp"
+#include "mmphate/von_neumann.hpp"
+
+namespace mmphate {
+namespace {
+
+// Dense work of the diffusion stages keeps about four n x n double matrices alive.
+void require_dense_fits(Index n) {
+  const double bytes = 4.0 * 8.0 * static_cast<double>(n) * static_cast<double>(n);
+  if (bytes > 16e9)
+    throw Error("the diffusion operator would be a dense " + std::to_string(n) + " x " +
+                std::to_string(n) + " matrix (~" + std::to_string(static_cast<long long>(bytes / 1e9)) +
+                " GB of work space): set n_landmark to at most a few thousand");
+}
+
+}  // namespace
+
+RowMatrix pca(const RowMatrix& data, int n_components) {
+  RowMatrix X = data;
+  const Eigen::RowVectorXd mean = X.colwise().mean();
+  X.rowwise() -= mean;
+  const Matrix cov = X.transpose() * X;
+  const EigenPairs ep = top_eigenpairs_dense(cov, n_components);
+  return X * ep.vectors;
+}
+
+SparseMatrix phate_kernel(const RowMatrix& data, const Options& opt, KnnMethod* used) {
+  RowMatrix X;
+  const RowMatrix* src = &data;
+  if (opt.n_pca > 0 && data.cols() > opt.n_pca) {
+    X = pca(data, opt.n_pca);
+    src = &X;
+  }
+  KernelInfo info;
+  SparseMatrix K = alpha_decay_kernel(*src, opt.knn, opt.decay, opt.thresh, opt.knn_method,
+                                      opt.threads, &info);
+  if (used) *used = info.knn_method;
+  return K;
+}
+
+EmbedResult embed_kernel(const SparseMatrix& K, const Options& opt) {
+  opt.validate();
+  set_engine_threads(opt.threads);
+  EmbedResult res;
+  const Index n = K.rows();
+  res.n_nodes = n;
+  res.kernel_nnz = K.nonZeros();
+  if (n <= opt.n_components + 1)
+    throw Error("embedding needs more than " + std::to_string(opt.n_components + 1) + " nodes, got " +
+                std::to_string(n));
+
+  // Diffusion operator: the full P, or the landmark operator P_L.
+  Matrix M;
+  Landmarks lm;
+  res.landmarks_used = opt.n_landmark > 0 && n > opt.n_landmark;
+  {
+    ScopedStage st(res.times, res.landmarks_used ? "landmarks" : "diffusion_operator");
+    if (res.landmarks_used) {
+      lm = build_landmarks(K, opt.n_landmark, opt.n_svd, opt.seed, opt.threads);
+      res.n_landmarks = lm.count;
+      M = lm.op;
+    } else {
+      require_dense_fits(n);
+      M = Matrix(diffusion_operator(K));
+    }
+  }
+  require_dense_fits(M.rows());
+
+  if (opt.t == 0) {
+    ScopedStage st(res.times, "auto_t");
+    const Vector s = singular_values(M);
+    res.entropy = von_neumann_entropy(s, opt.t_max);
+    res.t = knee_index(res.entropy);
+    res.t_automatic = true;
+    if (res.t < 1) res.t = 1;
+    logger()->info("automatic t = {}", res.t);
+  } else {
+    res.t = opt.t;
+  }
+
+  Matrix D;
+  {
+    ScopedStage st(res.times, "potential");
+    Matrix U = matrix_power(M, res.t);
+    M.resize(0, 0);
+    potential_transform(U, opt.gamma);
+    D = row_distances(U);
+  }
+
+  RowMatrix Y;
+  {
+    ScopedStage st(res.times, "mds");
+    Y = classical_mds(D, opt.n_components);
+    if (opt.mds == MdsMethod::metric) {
+      if (opt.mds_solver == MdsSolver::smacof) {
+        SmacofResult sr;
+        Y = smacof(D, Y, opt.mds_max_iter, opt.mds_tol, opt.threads, &sr);
+        res.mds_iterations = sr.iterations;
+      } else {
+        Y = sgd_mds(D, Y, opt.sgd_epochs, opt.sgd_eps, opt.seed + 2);
+        res.mds_iterations = opt.sgd_epochs;
+      }
+    }
+  }
+
+  if (res.landmarks_used) {
+    ScopedStage st(res.times, "extend");
+    res.embedding = lm.node_to_landmark * Y;
+  } else {
+    res.embedding = std::move(Y);
+  }
+  return res;
+}
+
+EmbedResult run_phate(const RowMatrix& data, const Options& opt) {
+  opt.validate();
+  set_engine_threads(opt.threads);
+  if (data.rows() < 2) throw Error("PHATE needs at least 2 points, got " + std::to_string(data.rows()));
+  require_finite(data, "input data");
+  if (opt.knn >= data.rows())
+    throw Error("invalid option knn = " + std::to_string(opt.knn) + ": must be smaller than the number of points (" +
+                std::to_string(data.rows()) + ")");
+  StageTimes times;
+  SparseMatrix K;
+  KnnMethod used = KnnMethod::exact;
+  {
+    ScopedStage st(times, "kernel");
+    K = phate_kernel(data, opt, &used);
+  }
+  EmbedResult res = embed_kernel(K, opt);
+  res.knn_method = used;
+  res.times.insert(res.times.begin(), times.begin(), times.end());
+  return res;
+}
+
+EmbedResult run_multislice(const RowMatrix& features, Index slices, Index units, const Options& opt) {
+  opt.validate();
+  set_engine_threads(opt.threads);
+  require_finite(features, "hidden-state trace");
+  StageTimes times;
+  RowMatrix X = features;
+  Index constant = 0;
+  if (opt.normalize) {
+    ScopedStage st(times, "normalize");
+    constant = zscore_rows(X);
+    if (constant > 0)
+      logger()->info("{} of {} nodes have a constant trace (dead or saturated units); they become zero vectors",
+                     constant, X.rows());
+  }
+  SparseMatrix K;
+  MultisliceInfo info;
+  {
+    ScopedStage st(times, "kernel");
+    K = multislice_kernel(X, slices, units, opt, &info);
+  }
+  EmbedResult res = embed_kernel(K, opt);
+  res.interslice_eps = info.interslice_eps;
+  res.constant_nodes = constant;
+  res.times.insert(res.times.begin(), times.begin(), times.end());
+  return res;
+}
+
+}  // namespace mmphate
