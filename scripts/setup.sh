@@ -9,6 +9,8 @@ PACKAGES=(
   # numeric core: Eigen for dense/sparse algebra, Spectra for the partial
   # eigen-decomposition used by landmarks (Lanczos; a dense SVD of N x N is not affordable)
   libeigen3-dev libspectra-dev
+  # LAPACK (OpenBLAS) for the full symmetric spectrum behind the automatic diffusion time
+  libopenblas-dev liblapacke-dev
   # exact-to-approximate kNN for large inputs (see docs/ARCHITECTURE.md)
   libnanoflann-dev
   # config, logging

@@ -190,22 +190,21 @@ TEST(ParityLstm8, EmbeddingAgreement) {
   EXPECT_GE(agree, agreement_floor(ref));
 }
 
-// Landmarks in use (5376 nodes > 4000). The landmark operator depends on the k-means
-// partition, which is seeded and implementation specific, and the knee of its entropy curve
-// moves with it (the reference itself picks t = 26 and 31 for two seeds). Landmarks, their
-// transitions, the potential, SMACOF and the extension are therefore judged at the
-// reference's own t.
+// Landmarks in use (5376 nodes > 4000), automatic t. The k-means partition is seeded and
+// implementation specific, so t can differ a little (the reference itself picks 26 and 31
+// for two seeds): t must fall in a band around the reference's, and the embedding must agree.
 TEST(ParityLstm12, LandmarkEmbeddingAgreement) {
   const auto ref = reference_json("lstm16_12epochs");
   std::vector<std::size_t> shape;
   const RowMatrix F = read_as_rows("lstm16_12epochs/input.npy", &shape);
   Options opt = Options::mphate();
   opt.threads = 2;
-  opt.t = ref["runs"]["seed42"]["optimal_t"].get<int>();
   const EmbedResult res = run_multislice(F, static_cast<Index>(shape[0] * shape[1]),
                                          static_cast<Index>(shape[2]), opt);
   EXPECT_TRUE(res.landmarks_used);
   EXPECT_GT(res.n_landmarks, 3000);
+  EXPECT_GE(res.t, 20);
+  EXPECT_LE(res.t, 36);
   EXPECT_NEAR(res.interslice_eps, ref["interslice_eps"].get<double>(), 1e-12);
   EXPECT_EQ(res.kernel_nnz, ref["runs"]["seed42"]["kernel_nnz"].get<Index>());
   const RowMatrix refY = read_npy_matrix(fixture_path("lstm16_12epochs/embedding_seed42.npy"));

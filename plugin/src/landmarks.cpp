@@ -1,5 +1,8 @@
 #include "mmphate/landmarks.hpp"
 
+#include <algorithm>
+#include <functional>
+
 #include "mmphate/diffusion.hpp"
 #include "mmphate/kmeans.hpp"
 #include "mmphate/log.hpp"
@@ -31,10 +34,20 @@ Landmarks landmark_operators(const SparseMatrix& K, std::vector<int> cluster, in
   normalize_rows(L.node_to_landmark);
   SparseMatrix Ct = C.transpose();
   L.landmark_to_node = Ct * K;
+  L.weight = L.landmark_to_node * Vector::Ones(n);
   normalize_rows(L.landmark_to_node);
   const SparseMatrix prod = L.landmark_to_node * L.node_to_landmark;
   L.op = Matrix(prod);
   return L;
+}
+
+Vector Landmarks::spectrum() const {
+  const Vector sq = weight.cwiseSqrt();
+  Matrix S = sq.asDiagonal() * op * sq.cwiseInverse().asDiagonal();
+  S = 0.5 * (S + Matrix(S.transpose()));  // exact symmetry against round-off
+  Vector ev = symmetric_eigenvalues(S).cwiseAbs();
+  std::sort(ev.data(), ev.data() + ev.size(), std::greater<double>());
+  return ev;
 }
 
 Landmarks build_landmarks(const SparseMatrix& K, int n_landmark, int n_svd, std::uint64_t seed,

@@ -81,7 +81,12 @@ EmbedResult embed_kernel(const SparseMatrix& K, const Options& opt) {
 
   if (opt.t == 0) {
     ScopedStage st(res.times, "auto_t");
-    const Vector s = singular_values(M);
+    // Without landmarks: the singular values of P, exactly as the reference. With landmarks:
+    // the eigenvalue magnitudes of the reversible landmark chain. P_L's singular values
+    // exceed 1 when landmark sizes are uneven (measured: up to 1.94 on lstm16_12epochs), which
+    // collapses the entropy curve and halves t (13 vs the reference's 26 / 31); its
+    // eigenvalues stay in [-1, 1] and give t = 31 there (docs/ARCHITECTURE.md).
+    const Vector s = res.landmarks_used ? lm.spectrum() : singular_values(M);
     res.entropy = von_neumann_entropy(s, opt.t_max);
     res.t = knee_index(res.entropy);
     res.t_automatic = true;

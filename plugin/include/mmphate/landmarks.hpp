@@ -6,6 +6,8 @@
 //  * P_NL[i, l] = sum_{j in l} K(i, j), row-normalised   (node -> landmark)
 //  * P_LN[l, j] = sum_{i in l} K(i, j), row-normalised   (landmark -> node)
 //  * P_L = P_LN * P_NL (L x L, row-stochastic).
+// P_L = diag(w)^-1 G with G = W D^-1 W^T symmetric (W the cluster-summed kernel rows, w its
+// row sums): a reversible chain, so w^1/2 P_L w^-1/2 is symmetric with the eigenvalues of P_L.
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -20,6 +22,10 @@ struct Landmarks {
   SparseMatrix node_to_landmark;  // P_NL, N x L
   SparseMatrix landmark_to_node;  // P_LN, L x N
   Matrix op;                      // P_L,  L x L
+  Vector weight;                  // w: summed degree of each landmark's nodes
+
+  // Eigenvalue magnitudes of P_L (via its symmetric conjugate), descending.
+  Vector spectrum() const;
 };
 
 // Spectral features used for clustering (N x n_svd).

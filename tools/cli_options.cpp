@@ -1,0 +1,106 @@
+#include "cli_options.hpp"
+
+#include <cstdlib>
+#include <sstream>
+
+#include "mmphate/error.hpp"
+
+namespace mmphate::cli {
+namespace {
+
+int to_int(const std::string& name, const std::string& v) {
+  char* end = nullptr;
+  const long x = std::strtol(v.c_str(), &end, 10);
+  if (v.empty() || *end != '\0') throw Error("--" + name + " expects an integer, got '" + v + "'");
+  return static_cast<int>(x);
+}
+
+double to_double(const std::string& name, const std::string& v) {
+  char* end = nullptr;
+  const double x = std::strtod(v.c_str(), &end);
+  if (v.empty() || *end != '\0') throw Error("--" + name + " expects a number, got '" + v + "'");
+  return x;
+}
+
+std::string num(double v) {
+  std::ostringstream os;
+  os << v;
+  return os.str();
+}
+
+#define INT_FLAG(field, help) \
+  Flag{#field, help, [](Options& o, const std::string& v) { o.field = to_int(#field, v); }, \
+       [](const Options& o) { return std::to_string(o.field); }}
+#define DOUBLE_FLAG(field, help) \
+  Flag{#field, help, [](Options& o, const std::string& v) { o.field = to_double(#field, v); }, \
+       [](const Options& o) { return num(o.field); }}
+
+}  // namespace
+
+const std::vector<Flag>& option_flags() {
+  static const std::vector<Flag> flags = {
+      INT_FLAG(knn, "neighbours defining each point's kernel bandwidth (plain PHATE)"),
+      DOUBLE_FLAG(decay, "alpha of the alpha-decay kernel"),
+      DOUBLE_FLAG(thresh, "drop kernel entries below this value"),
+      INT_FLAG(n_pca, "PCA to this many dimensions first when the input is wider (0: never)"),
+      Flag{"knn_method", "nearest-neighbour back end: auto | exact | kdtree",
+           [](Options& o, const std::string& v) { o.knn_method = parse_knn_method(v); },
+           [](const Options& o) { return std::string(to_string(o.knn_method)); }},
+      INT_FLAG(intraslice_knn, "multislice: neighbours for the intraslice bandwidth"),
+      INT_FLAG(interslice_knn, "multislice: neighbour rank of the global interslice bandwidth"),
+      Flag{"normalize", "multislice: z-score each node's trace across probes: true | false",
+           [](Options& o, const std::string& v) {
+             if (v == "true" || v == "1") o.normalize = true;
+             else if (v == "false" || v == "0") o.normalize = false;
+             else throw Error("--normalize expects true or false, got '" + v + "'");
+           },
+           [](const Options& o) { return std::string(o.normalize ? "true" : "false"); }},
+      INT_FLAG(n_landmark, "use landmarks above this many nodes (0: never)"),
+      INT_FLAG(n_svd, "eigenvectors used to cluster nodes into landmarks"),
+      INT_FLAG(t, "diffusion time (0: automatic, from the von Neumann entropy knee)"),
+      INT_FLAG(t_max, "largest t considered by the automatic choice"),
+      DOUBLE_FLAG(gamma, "potential: 1 = log, 0 = square root, any value in [-1, 1]"),
+      INT_FLAG(n_components, "embedding dimensions: 2 or 3"),
+      Flag{"mds", "classic | metric",
+           [](Options& o, const std::string& v) { o.mds = parse_mds_method(v); },
+           [](const Options& o) { return std::string(to_string(o.mds)); }},
+      Flag{"mds_solver", "metric MDS solver: smacof | sgd",
+           [](Options& o, const std::string& v) { o.mds_solver = parse_mds_solver(v); },
+           [](const Options& o) { return std::string(to_string(o.mds_solver)); }},
+      INT_FLAG(mds_max_iter, "SMACOF iteration cap"),
+      DOUBLE_FLAG(mds_tol, "SMACOF stop: relative stress improvement below this"),
+      INT_FLAG(sgd_epochs, "SGD-MDS passes over all pairs"),
+      DOUBLE_FLAG(sgd_eps, "SGD-MDS final step size"),
+      Flag{"seed", "random seed (landmarks, SGD-MDS)",
+           [](Options& o, const std::string& v) {
+             char* end = nullptr;
+             const unsigned long long x = std::strtoull(v.c_str(), &end, 10);
+             if (v.empty() || *end != '\0') throw Error("--seed expects a non-negative integer, got '" + v + "'");
+             o.seed = x;
+           },
+           [](const Options& o) { return std::to_string(o.seed); }},
+      INT_FLAG(threads, "worker threads (0: all cores)"),
+  };
+  return flags;
+}
+
+bool apply_option(Options& opt, const std::string& name, const std::string& value) {
+  for (const auto& f : option_flags())
+    if (f.name == name) {
+      f.set(opt, value);
+      return true;
+    }
+  return false;
+}
+
+std::string option_help(const Options& defaults) {
+  std::ostringstream os;
+  for (const auto& f : option_flags()) {
+    std::string left = "  --" + f.name + " V";
+    left.resize(std::max<std::size_t>(left.size() + 1, 24), ' ');
+    os << left << f.help << " (default: " << f.get(defaults) << ")\n";
+  }
+  return os.str();
+}
+
+}  // namespace mmphate::cli
