@@ -16,6 +16,7 @@
 #include "cli_options.hpp"
 #include "mmphate/error.hpp"
 #include "mmphate/log.hpp"
+#include "mmphate/allocator.hpp"
 #include "mmphate/npy.hpp"
 #include "mmphate/phate.hpp"
 
@@ -208,6 +209,7 @@ int main(int argc, char** argv) {
     std::cout << kTopUsage;
     return argc < 2 ? 2 : 0;
   }
+  mmphate::keep_freed_memory_mapped();
   const std::string cmd = argv[1];
   try {
     if (cmd == "phate") return cmd_phate(argc, argv);

@@ -131,14 +131,16 @@ RadiusNeighbors KnnIndex::radius_all(const std::vector<double>& radius) const {
       nanoflann::SearchParams params;
       params.sorted = false;
       const double r = radius[i];
-      // nanoflann's radius test is strict (<); widen by one ulp-scale step for inclusivity.
-      const double r2 = std::isinf(r) ? r : std::nextafter(r * r, std::numeric_limits<double>::infinity());
+      // nanoflann's radius test is strict (<) and its squared distances carry round-off:
+      // search a slightly wider ball, then keep exactly the points with distance <= r.
+      const double r2 = std::isinf(r) ? r : r * r * (1.0 + 1e-12) + std::numeric_limits<double>::min();
       tree_->tree.radiusSearch(X_.row(i).data(), r2, matches, params);
       auto& row = out[i];
       row.reserve(matches.size());
       for (auto& m : matches) {
         if (m.first == static_cast<int>(i)) continue;
-        row.emplace_back(m.first, std::sqrt(m.second));
+        const double d = std::sqrt(exact_sq_distance(X_, i, m.first));
+        if (d <= r) row.emplace_back(m.first, d);
       }
     });
     return out;

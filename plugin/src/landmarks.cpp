@@ -10,11 +10,11 @@
 
 namespace mmphate {
 
-RowMatrix spectral_features(const SparseMatrix& K, int n_svd, std::uint64_t seed) {
+RowMatrix spectral_features(const SparseMatrix& K, int n_svd, std::uint64_t seed, int threads) {
   const SparseMatrix A = symmetric_diffusion(K);
   const Vector inv_sqrt_deg = kernel_degrees(K).cwiseSqrt().cwiseInverse();
   const int k = static_cast<int>(std::min<Index>(n_svd, K.rows() - 1));
-  const EigenPairs ep = top_eigenpairs(A, k, seed);
+  const EigenPairs ep = top_eigenpairs(A, k, seed, threads);
   RowMatrix F = inv_sqrt_deg.asDiagonal() * ep.vectors * ep.values.asDiagonal();
   return F;
 }
@@ -51,14 +51,25 @@ Vector Landmarks::spectrum() const {
 }
 
 Landmarks build_landmarks(const SparseMatrix& K, int n_landmark, int n_svd, std::uint64_t seed,
-                          int threads) {
-  const RowMatrix F = spectral_features(K, n_svd, seed);
-  KMeansOptions ko;
-  ko.seed = seed + 1;
-  ko.threads = threads;
-  KMeansResult km = kmeans(F, n_landmark, ko);
+                          int threads, StageTimes* times) {
+  StageTimes local;
+  StageTimes& t = times ? *times : local;
+  RowMatrix F;
+  {
+    ScopedStage st(t, "landmarks.spectral");
+    F = spectral_features(K, n_svd, seed, threads);
+  }
+  KMeansResult km;
+  {
+    ScopedStage st(t, "landmarks.kmeans");
+    KMeansOptions ko;
+    ko.seed = seed + 1;
+    ko.threads = threads;
+    km = kmeans(F, n_landmark, ko);
+  }
   if (km.empty_dropped > 0)
     logger()->info("landmarks: {} of {} clusters came out empty and were dropped", km.empty_dropped, n_landmark);
+  ScopedStage st(t, "landmarks.operators");
   return landmark_operators(K, std::move(km.labels), km.n_clusters);
 }
 

@@ -69,7 +69,7 @@ EmbedResult embed_kernel(const SparseMatrix& K, const Options& opt) {
   {
     ScopedStage st(res.times, res.landmarks_used ? "landmarks" : "diffusion_operator");
     if (res.landmarks_used) {
-      lm = build_landmarks(K, opt.n_landmark, opt.n_svd, opt.seed, opt.threads);
+      lm = build_landmarks(K, opt.n_landmark, opt.n_svd, opt.seed, opt.threads, &res.times);
       res.n_landmarks = lm.count;
       M = lm.op;
     } else {

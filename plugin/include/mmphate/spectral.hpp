@@ -16,8 +16,8 @@ struct EigenPairs {
   Matrix vectors;  // one column per value
 };
 
-EigenPairs top_eigenpairs(const SparseMatrix& A, int k, std::uint64_t seed, int power_iterations = 7,
-                          int oversample = 10);
+EigenPairs top_eigenpairs(const SparseMatrix& A, int k, std::uint64_t seed, int threads = 1,
+                          int power_iterations = 7, int oversample = 10);
 
 EigenPairs top_eigenpairs_dense(const Matrix& A, int k);
 

@@ -1,0 +1,161 @@
+// Unit tests of Options: defaults, validate() naming the offending field, and the parsers.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <functional>
+#include <limits>
+#include <string>
+
+#include "mmphate/error.hpp"
+#include "mmphate/options.hpp"
+
+using namespace mmphate;
+
+namespace {
+
+// validate() must throw mmphate::Error whose message names the field and its value.
+void expect_invalid(const std::function<void(Options&)>& mutate, const std::string& field,
+                    const std::string& value) {
+  Options o;
+  mutate(o);
+  try {
+    o.validate();
+    ADD_FAILURE() << "validate() accepted " << field << " = " << value;
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    const std::string needle = "option " + field + " = " + value;
+    EXPECT_NE(what.find(needle), std::string::npos) << "message '" << what << "' lacks '" << needle << "'";
+    EXPECT_NE(what.find("allowed"), std::string::npos) << what;
+  }
+}
+
+}  // namespace
+
+TEST(Options, DefaultsAreValidAndMatchPlainPhate) {
+  const Options o;
+  EXPECT_NO_THROW(o.validate());
+  EXPECT_EQ(o.knn, 5);
+  EXPECT_EQ(o.decay, 40.0);
+  EXPECT_EQ(o.gamma, 1.0);
+  EXPECT_EQ(o.n_landmark, 2000);
+  EXPECT_EQ(o.n_pca, 100);
+  EXPECT_EQ(o.mds_solver, MdsSolver::sgd);
+  EXPECT_EQ(o.n_components, 2);
+  const Options p = Options::phate();
+  EXPECT_EQ(p.decay, o.decay);
+  EXPECT_EQ(p.gamma, o.gamma);
+  EXPECT_EQ(p.n_landmark, o.n_landmark);
+}
+
+TEST(Options, MphateDefaultsFollowTheReference) {
+  const Options o = Options::mphate();
+  EXPECT_NO_THROW(o.validate());
+  EXPECT_EQ(o.intraslice_knn, 2);
+  EXPECT_EQ(o.interslice_knn, 25);
+  EXPECT_EQ(o.decay, 5.0);
+  EXPECT_EQ(o.n_landmark, 4000);
+  EXPECT_EQ(o.n_svd, 100);
+  EXPECT_EQ(o.t, 0);
+  EXPECT_EQ(o.t_max, 100);
+  EXPECT_EQ(o.gamma, 0.0);
+  EXPECT_TRUE(o.normalize);
+  EXPECT_EQ(o.mds, MdsMethod::metric);
+  EXPECT_EQ(o.mds_solver, MdsSolver::smacof);
+  EXPECT_EQ(o.n_components, 2);
+}
+
+TEST(Options, ValidateNamesEachInvalidField) {
+  expect_invalid([](Options& o) { o.knn = 0; }, "knn", "0");
+  expect_invalid([](Options& o) { o.decay = -1; }, "decay", "-1");
+  expect_invalid([](Options& o) { o.gamma = 2; }, "gamma", "2");
+  expect_invalid([](Options& o) { o.n_components = 4; }, "n_components", "4");
+  expect_invalid([](Options& o) { o.t = -1; }, "t", "-1");
+  expect_invalid([](Options& o) { o.thresh = 1; }, "thresh", "1");
+  expect_invalid([](Options& o) { o.threads = -1; }, "threads", "-1");
+}
+
+TEST(Options, ValidateRejectsOtherOutOfRangeFields) {
+  expect_invalid([](Options& o) { o.decay = 0; }, "decay", "0");
+  expect_invalid([](Options& o) { o.decay = std::numeric_limits<double>::quiet_NaN(); }, "decay", "nan");
+  expect_invalid([](Options& o) { o.gamma = -1.5; }, "gamma", "-1.5");
+  expect_invalid([](Options& o) { o.thresh = -0.1; }, "thresh", "-0.1");
+  expect_invalid([](Options& o) { o.n_components = 1; }, "n_components", "1");
+  expect_invalid([](Options& o) { o.n_pca = -1; }, "n_pca", "-1");
+  expect_invalid([](Options& o) { o.intraslice_knn = 0; }, "intraslice_knn", "0");
+  expect_invalid([](Options& o) { o.interslice_knn = 0; }, "interslice_knn", "0");
+  expect_invalid([](Options& o) { o.n_landmark = 1; }, "n_landmark", "1");
+  expect_invalid([](Options& o) { o.n_svd = 0; }, "n_svd", "0");
+  expect_invalid([](Options& o) { o.t_max = 2; }, "t_max", "2");
+  expect_invalid([](Options& o) { o.mds_max_iter = 0; }, "mds_max_iter", "0");
+  expect_invalid([](Options& o) { o.mds_tol = -1; }, "mds_tol", "-1");
+  expect_invalid([](Options& o) { o.sgd_epochs = 0; }, "sgd_epochs", "0");
+  expect_invalid([](Options& o) { o.sgd_eps = 0; }, "sgd_eps", "0");
+  expect_invalid([](Options& o) { o.sgd_eps = 1.5; }, "sgd_eps", "1.5");
+}
+
+TEST(Options, BoundaryValuesAreAccepted) {
+  Options o;
+  o.knn = 1;
+  o.thresh = 0;
+  o.gamma = -1;
+  o.n_components = 3;
+  o.t = 1;
+  o.threads = 0;
+  o.n_landmark = 0;
+  o.n_pca = 0;
+  o.t_max = 3;
+  o.sgd_eps = 1;
+  EXPECT_NO_THROW(o.validate());
+  o.gamma = 1;
+  o.n_landmark = 2;
+  EXPECT_NO_THROW(o.validate());
+}
+
+TEST(Options, ParseMdsSolverRejectsUnknownNamingAllowedValues) {
+  EXPECT_EQ(parse_mds_solver("smacof"), MdsSolver::smacof);
+  EXPECT_EQ(parse_mds_solver("sgd"), MdsSolver::sgd);
+  try {
+    parse_mds_solver("foo");
+    ADD_FAILURE() << "parse_mds_solver accepted 'foo'";
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("foo"), std::string::npos) << what;
+    EXPECT_NE(what.find("smacof"), std::string::npos) << what;
+    EXPECT_NE(what.find("sgd"), std::string::npos) << what;
+  }
+}
+
+TEST(Options, ParseMdsMethodAndKnnMethod) {
+  EXPECT_EQ(parse_mds_method("classic"), MdsMethod::classic);
+  EXPECT_EQ(parse_mds_method("metric"), MdsMethod::metric);
+  EXPECT_EQ(parse_knn_method("auto"), KnnMethod::automatic);
+  EXPECT_EQ(parse_knn_method("exact"), KnnMethod::exact);
+  EXPECT_EQ(parse_knn_method("kdtree"), KnnMethod::kdtree);
+  try {
+    parse_mds_method("nonmetric");
+    ADD_FAILURE();
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("nonmetric"), std::string::npos) << what;
+    EXPECT_NE(what.find("classic"), std::string::npos) << what;
+    EXPECT_NE(what.find("metric'"), std::string::npos) << what;
+  }
+  try {
+    parse_knn_method("balltree");
+    ADD_FAILURE();
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("balltree"), std::string::npos) << what;
+    EXPECT_NE(what.find("kdtree"), std::string::npos) << what;
+  }
+  // parsing is exact: no case folding or trimming
+  EXPECT_THROW(parse_mds_solver("SGD"), Error);
+  EXPECT_THROW(parse_knn_method(" exact"), Error);
+}
+
+TEST(Options, ToStringRoundTripsThroughParse) {
+  for (auto m : {MdsMethod::classic, MdsMethod::metric}) EXPECT_EQ(parse_mds_method(to_string(m)), m);
+  for (auto s : {MdsSolver::smacof, MdsSolver::sgd}) EXPECT_EQ(parse_mds_solver(to_string(s)), s);
+  for (auto k : {KnnMethod::automatic, KnnMethod::exact, KnnMethod::kdtree})
+    EXPECT_EQ(parse_knn_method(to_string(k)), k);
+}
