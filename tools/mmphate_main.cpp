@@ -83,6 +83,16 @@ Parsed parse(int argc, char** argv, Options defaults) {
   return p;
 }
 
+// Fails before any computation when the output cannot be created.
+void require_writable(const std::string& path) {
+  const std::string probe = path + ".tmp";
+  {
+    std::ofstream out(probe, std::ios::binary | std::ios::app);
+    if (!out) throw Error("cannot write '" + path + "' (missing directory or no permission)");
+  }
+  std::remove(probe.c_str());
+}
+
 json options_json(const Options& o) {
   json j;
   for (const auto& f : cli::option_flags()) j[f.name] = f.get(o);
@@ -124,8 +134,7 @@ int cmd_phate(int argc, char** argv) {
   p.opt.validate();
   const auto t0 = std::chrono::steady_clock::now();
   const RowMatrix X = read_npy_matrix(p.positional[0]);
-  if (p.opt.n_landmark > 0 && p.opt.n_landmark > X.rows())
-    logger()->info("n_landmark = {} exceeds the {} points: landmarks are not needed", p.opt.n_landmark, X.rows());
+  require_writable(p.positional[1]);
   logger()->info("PHATE on {} points x {} dims", X.rows(), X.cols());
   const EmbedResult r = run_phate(X, p.opt);
   write_npy_matrix(p.positional[1], r.embedding);
@@ -176,6 +185,7 @@ int cmd_embed(int argc, char** argv) {
   std::copy(values.begin(), values.end(), F.data());
   if (::mkdir(out_dir.c_str(), 0755) != 0 && errno != EEXIST)
     throw Error("cannot create output directory '" + out_dir + "'");
+  require_writable(out_dir + "/embedding.npy");
   logger()->info("multislice PHATE on {} epochs x {} steps x {} units ({} nodes), {} probes", epochs, steps,
                  units, F.rows(), probes);
   const EmbedResult r = run_multislice(F, epochs * steps, units, p.opt);

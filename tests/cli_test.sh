@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# End-to-end checks of the mmphate CLI: a real run on a fixture, and one-line errors with a
+# non-zero exit for bad input. Usage: cli_test.sh MMPHATE_BINARY FIXTURES_DIR
+set -u
+bin="$1"; fixtures="$2"
+tmp="$(mktemp -d)"; trap 'rm -rf "$tmp"' EXIT
+fail=0; passed=0
+
+expect_error() {  # expect_error NAME EXPECTED_RC PATTERN -- ARGS...
+  local name="$1" rc_want="$2" pattern="$3"; shift 4
+  "$bin" "$@" >"$tmp/out" 2>"$tmp/err"; local rc=$?
+  local lines; lines=$(grep -c '^mmphate:' "$tmp/err")
+  if [ "$rc" -ne "$rc_want" ] || ! grep -q -- "$pattern" "$tmp/err" || [ "$lines" -ne 1 ]; then
+    echo "FAIL $name: rc=$rc (want $rc_want), stderr:"; cat "$tmp/err"; fail=$((fail + 1))
+  else
+    passed=$((passed + 1))
+  fi
+}
+
+# A real run: plain PHATE on the tree fixture reproduces the reference's t.
+if "$bin" phate "$fixtures/tree_phate/input.npy" "$tmp/tree.npy" --quiet >"$tmp/summary.json" &&
+   grep -q '"t": 25' "$tmp/summary.json" && [ -s "$tmp/tree.npy" ]; then
+  passed=$((passed + 1))
+else
+  echo "FAIL phate run on tree fixture"; cat "$tmp/summary.json"; fail=$((fail + 1))
+fi
+
+# A multislice run writes the three outputs.
+if "$bin" embed "$fixtures/synthetic_mphate/input.npy" "$tmp/emb" --quiet >/dev/null &&
+   [ -s "$tmp/emb/embedding.npy" ] && [ -s "$tmp/emb/nodes.npy" ] && grep -q '"t": 58' "$tmp/emb/summary.json"; then
+  passed=$((passed + 1))
+else
+  echo "FAIL embed run on synthetic fixture"; fail=$((fail + 1))
+fi
+
+# Bad input: exactly one "mmphate: ..." error line on stderr, non-zero exit.
+printf 'not a numpy file' >"$tmp/garbage.npy"
+python_free_nan() {  # a 4 x 2 float64 .npy with one NaN, written byte by byte
+  local f="$1"
+  { printf '\x93NUMPY\x01\x00\x76\x00'
+    printf "{'descr': '<f8', 'fortran_order': False, 'shape': (4, 2), }"
+    printf '%*s\n' $((118 - 60)) ''
+    for v in 0 0 0 1 1 0; do printf '\x00\x00\x00\x00\x00\x00\x00\x00'; done
+    printf '\x00\x00\x00\x00\x00\x00\xf8\x7f'; printf '\x00\x00\x00\x00\x00\x00\xf0\x3f'
+  } >"$f"
+}
+python_free_nan "$tmp/nan.npy"
+expect_error missing-file 1 "cannot open" -- phate "$tmp/none.npy" "$tmp/o.npy"
+expect_error garbage-file 1 "not a .npy file" -- phate "$tmp/garbage.npy" "$tmp/o.npy"
+expect_error wrong-dtype 1 "expected a 2-D array" -- phate "$fixtures/tree_phate/labels.npy" "$tmp/o.npy"
+expect_error nan 1 "NaN" -- phate "$tmp/nan.npy" "$tmp/o.npy" --knn 2
+expect_error knn-too-large 1 "knn = 5000" -- phate "$fixtures/tree_phate/input.npy" "$tmp/o.npy" --knn 5000
+expect_error bad-value 1 "gamma = 3" -- phate "$fixtures/tree_phate/input.npy" "$tmp/o.npy" --gamma 3
+expect_error unknown-flag 2 "unknown option --bogus" -- phate "$fixtures/tree_phate/input.npy" "$tmp/o.npy" --bogus 1
+expect_error bad-enum 1 "allowed 'smacof', 'sgd'" -- phate "$fixtures/tree_phate/input.npy" "$tmp/o.npy" --mds_solver foo
+expect_error unwritable 1 "cannot" -- phate "$fixtures/tree_phate/input.npy" "/nonexistent-dir/o.npy"
+expect_error embed-2d 1 "expected a trace" -- embed "$fixtures/tree_phate/input.npy" "$tmp/e"
+expect_error unknown-command 2 "unknown command" -- frobnicate
+
+# n_landmark larger than n is fine (landmarks are simply not needed).
+if "$bin" phate "$fixtures/tree_phate/input.npy" "$tmp/o.npy" --n_landmark 5000 --quiet >/dev/null; then
+  passed=$((passed + 1)); else echo "FAIL n_landmark > n"; fail=$((fail + 1)); fi
+
+echo "cli: $passed passed, $fail failed"
+[ "$fail" -eq 0 ]
