@@ -3,7 +3,8 @@
 // that peak RSS is the configuration's own.
 //
 //   bench_engine phate N DIMS [--threads T] [--knn_method auto|exact|kdtree]
-//   bench_engine multislice SLICES UNITS PROBES [--threads T]
+//   bench_engine multislice EPOCHS STEPS UNITS PROBES [--multislice_mode faithful|scalable]
+//                (scalable defaults, Options::mmphate_scalable())
 //   bench_engine fixture PATH/input.npy (multislice fixture, M-PHATE defaults)
 #include <chrono>
 #include <fstream>
@@ -30,13 +31,14 @@ double peak_rss_mb() {
 
 int main(int argc, char** argv) {
   if (argc < 3) {
-    std::cerr << "usage: bench_engine phate N DIMS | multislice SLICES UNITS PROBES | fixture INPUT.npy "
+    std::cerr << "usage: bench_engine phate N DIMS | multislice EPOCHS STEPS UNITS PROBES | fixture INPUT.npy "
                  "[--threads T] [--knn_method M] [--n_landmark L] [--mds_solver S]\n";
     return 2;
   }
   mmphate::keep_freed_memory_mapped();
   const std::string mode = argv[1];
-  Options opt = mode == "phate" ? Options::phate() : Options::mphate();
+  Options opt = mode == "phate" ? Options::phate()
+                : mode == "multislice" ? Options::mmphate_scalable() : Options::mphate();
   opt.threads = 2;
   int positional_end = argc;
   for (int i = 2; i < argc; ++i)
@@ -47,6 +49,8 @@ int main(int argc, char** argv) {
     else if (k == "--knn_method") opt.knn_method = parse_knn_method(v);
     else if (k == "--n_landmark") opt.n_landmark = std::stoi(v);
     else if (k == "--mds_solver") opt.mds_solver = parse_mds_solver(v);
+    else if (k == "--multislice_mode") opt.multislice_mode = parse_multislice_mode(v);
+    else if (k == "--interslice_edges") opt.interslice_edges = std::stoi(v);
     else { std::cerr << "unknown flag " << k << "\n"; return 2; }
   }
   nlohmann::json out;
@@ -62,10 +66,17 @@ int main(int argc, char** argv) {
     out["generate_s"] = std::chrono::duration<double>(t1 - t0).count();
     out["knn_method"] = to_string(r.knn_method);
   } else if (mode == "multislice") {
-    const Index s = std::stol(argv[2]), u = std::stol(argv[3]), p = std::stol(argv[4]);
-    const RowMatrix F = make_multislice_trace(s, u, p, 4, 1);
-    out["shape"] = {s, u, p};
-    r = run_multislice(F, s, u, opt);
+    TraceShape shape;
+    shape.epochs = std::stol(argv[2]);
+    shape.steps = std::stol(argv[3]);
+    shape.units = std::stol(argv[4]);
+    shape.probes = std::stol(argv[5]);
+    const RowMatrix F = make_multislice_trace(shape.slices(), shape.units, shape.probes, 4, 1);
+    out["shape"] = {shape.epochs, shape.steps, shape.units, shape.probes};
+    out["multislice_mode"] = to_string(opt.multislice_mode);
+    const auto t1 = std::chrono::steady_clock::now();
+    out["generate_s"] = std::chrono::duration<double>(t1 - t0).count();
+    r = run_multislice(F, shape, opt);
   } else if (mode == "fixture") {
     NpyArray a = read_npy(argv[2]);
     const auto v = a.to_double();

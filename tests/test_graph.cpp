@@ -222,7 +222,7 @@ TEST(Knn, ChooseMethodHonoursRequestAndSize) {
   EXPECT_EQ(choose_knn_method(10, 3, KnnMethod::kdtree), KnnMethod::kdtree);
   EXPECT_EQ(choose_knn_method(100, 3, KnnMethod::automatic), KnnMethod::exact);
   EXPECT_EQ(choose_knn_method(100000, 3, KnnMethod::automatic), KnnMethod::kdtree);
-  EXPECT_EQ(choose_knn_method(100000, 500, KnnMethod::automatic), KnnMethod::exact);
+  EXPECT_EQ(choose_knn_method(100000, 100, KnnMethod::automatic), KnnMethod::kdtree);
 }
 
 // ---------------------------------------------------------------- kernel
@@ -444,7 +444,10 @@ TEST(Multislice, FaithfulKernelBytesGrowsQuadraticallyInSlices) {
   const double a = faithful_kernel_bytes(10, 100), b = faithful_kernel_bytes(20, 100);
   EXPECT_GT(a, 0.0);
   EXPECT_NEAR(b / a, 4.0, 1e-12);
-  EXPECT_NEAR(faithful_kernel_bytes(10, 200) / a, (8.0 * 100 + 28.0 * 200 * 100) / (8.0 * 100 + 28.0 * 100 * 100), 1e-12);
+  // Nearly linear in units (the per-slice-pair block is shared).
+  const double units_ratio = faithful_kernel_bytes(10, 200) / a;
+  EXPECT_GT(units_ratio, 1.9);
+  EXPECT_LE(units_ratio, 2.0);
 }
 
 // ---------------------------------------------------------------- diffusion

@@ -62,18 +62,26 @@ KnnIndex::KnnIndex(const RowMatrix& X, KnnMethod method, int threads)
 KnnIndex::~KnnIndex() { delete tree_; }
 
 Neighbors KnnIndex::knn_all(int k) const {
+  std::vector<Index> rows(static_cast<std::size_t>(X_.rows()));
+  for (Index i = 0; i < X_.rows(); ++i) rows[i] = i;
+  return knn_rows(rows, k);
+}
+
+Neighbors KnnIndex::knn_rows(const std::vector<Index>& rows, int k) const {
   const Index n = X_.rows();
+  const Index q = static_cast<Index>(rows.size());
   if (k < 1 || k >= n)
     throw Error("k = " + std::to_string(k) + " nearest neighbours requested but there are only " +
                 std::to_string(n) + " points (k must be < number of points)");
   Neighbors out;
-  out.n = n;
+  out.n = q;
   out.k = k;
-  out.index.resize(static_cast<std::size_t>(n) * k);
-  out.distance.resize(static_cast<std::size_t>(n) * k);
+  out.index.resize(static_cast<std::size_t>(q) * k);
+  out.distance.resize(static_cast<std::size_t>(q) * k);
 
   if (method_ == KnnMethod::kdtree) {
-    parallel_for(n, threads_, [&](Index i) {
+    parallel_for(q, threads_, [&](Index r) {
+      const Index i = rows[r];
       std::vector<int> idx(k + 1);
       std::vector<double> d2(k + 1);
       nanoflann::KNNResultSet<double, int> rs(static_cast<std::size_t>(k + 1));
@@ -83,8 +91,8 @@ Neighbors KnnIndex::knn_all(int k) const {
       bool self_seen = false;
       for (int j = 0; j <= k && w < k; ++j) {
         if (idx[j] == static_cast<int>(i) && !self_seen) { self_seen = true; continue; }
-        out.index[i * k + w] = idx[j];
-        out.distance[i * k + w] = std::sqrt(d2[j]);
+        out.index[r * k + w] = idx[j];
+        out.distance[r * k + w] = std::sqrt(d2[j]);
         ++w;
       }
     });
@@ -95,27 +103,28 @@ Neighbors KnnIndex::knn_all(int k) const {
   // k + margin candidates are re-measured exactly (GEMM distances lose digits to
   // cancellation) and the k nearest kept.
   const Vector sq = X_.rowwise().squaredNorm();
-  const Index blocks = (n + kBlockRows - 1) / kBlockRows;
+  const Index blocks = (q + kBlockRows - 1) / kBlockRows;
   const int margin = 8;
   parallel_for(blocks, threads_, [&](Index b) {
-    const Index r0 = b * kBlockRows, rows = std::min(kBlockRows, n - r0);
-    Matrix G = X_.middleRows(r0, rows) * X_.transpose();  // rows x n
-    std::vector<int> cand(static_cast<std::size_t>(n));
+    const Index r0 = b * kBlockRows, count = std::min(kBlockRows, q - r0);
+    RowMatrix Q(count, X_.cols());
+    for (Index r = 0; r < count; ++r) Q.row(r) = X_.row(rows[r0 + r]);
+    Matrix G = Q * X_.transpose();  // count x n
+    std::vector<std::pair<double, int>> cand(static_cast<std::size_t>(n));
     std::vector<std::pair<double, int>> exact;
-    for (Index r = 0; r < rows; ++r) {
-      const Index i = r0 + r;
-      Eigen::VectorXd d2 = (sq(i) + sq.array()).matrix() - 2.0 * G.row(r).transpose();
-      d2(i) = std::numeric_limits<double>::infinity();
+    for (Index r = 0; r < count; ++r) {
+      const Index i = rows[r0 + r];
+      for (Index j = 0; j < n; ++j) cand[j] = {sq(i) + sq(j) - 2.0 * G(r, j), static_cast<int>(j)};
+      cand[i].first = std::numeric_limits<double>::infinity();
       const int m = static_cast<int>(std::min<Index>(k + margin, n - 1));
-      for (Index j = 0; j < n; ++j) cand[j] = static_cast<int>(j);
-      std::nth_element(cand.begin(), cand.begin() + (m - 1), cand.end(),
-                       [&](int a, int c) { return d2(a) < d2(c); });
+      std::nth_element(cand.begin(), cand.begin() + (m - 1), cand.end());
       exact.clear();
-      for (int j = 0; j < m; ++j) exact.emplace_back(std::sqrt(exact_sq_distance(X_, i, cand[j])), cand[j]);
+      for (int j = 0; j < m; ++j)
+        exact.emplace_back(std::sqrt(exact_sq_distance(X_, i, cand[j].second)), cand[j].second);
       std::sort(exact.begin(), exact.end());
       for (int j = 0; j < k; ++j) {
-        out.index[i * k + j] = exact[j].second;
-        out.distance[i * k + j] = exact[j].first;
+        out.index[(r0 + r) * k + j] = exact[j].second;
+        out.distance[(r0 + r) * k + j] = exact[j].first;
       }
     }
   });

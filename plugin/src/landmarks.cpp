@@ -10,11 +10,12 @@
 
 namespace mmphate {
 
-RowMatrix spectral_features(const SparseMatrix& K, int n_svd, std::uint64_t seed, int threads) {
+RowMatrix spectral_features(const SparseMatrix& K, int n_svd, std::uint64_t seed, int threads,
+                            int power_iterations) {
   const SparseMatrix A = symmetric_diffusion(K);
   const Vector inv_sqrt_deg = kernel_degrees(K).cwiseSqrt().cwiseInverse();
   const int k = static_cast<int>(std::min<Index>(n_svd, K.rows() - 1));
-  const EigenPairs ep = top_eigenpairs(A, k, seed, threads);
+  const EigenPairs ep = top_eigenpairs(A, k, seed, threads, power_iterations);
   RowMatrix F = inv_sqrt_deg.asDiagonal() * ep.vectors * ep.values.asDiagonal();
   return F;
 }
@@ -51,13 +52,13 @@ Vector Landmarks::spectrum() const {
 }
 
 Landmarks build_landmarks(const SparseMatrix& K, int n_landmark, int n_svd, std::uint64_t seed,
-                          int threads, StageTimes* times) {
+                          int threads, StageTimes* times, int power_iterations) {
   StageTimes local;
   StageTimes& t = times ? *times : local;
   RowMatrix F;
   {
     ScopedStage st(t, "landmarks.spectral");
-    F = spectral_features(K, n_svd, seed, threads);
+    F = spectral_features(K, n_svd, seed, threads, power_iterations);
   }
   KMeansResult km;
   {

@@ -2,14 +2,18 @@
 
 #include <algorithm>
 #include <cmath>
+#include <sstream>
 
 #include "mmphate/error.hpp"
 #include "mmphate/kernel.hpp"
+#include "mmphate/knn.hpp"
 #include "mmphate/log.hpp"
 #include "mmphate/parallel.hpp"
 
 namespace mmphate {
 namespace {
+
+using TripletList = std::vector<Triplet>;
 
 // Exact pairwise distances between the rows of X (small blocks only).
 Matrix pairwise_distances(const RowMatrix& X) {
@@ -22,10 +26,8 @@ Matrix pairwise_distances(const RowMatrix& X) {
   return D;
 }
 
-// Distances between the slice-points of one unit, via one GEMM (slices x slices).
-Matrix unit_distances(const RowMatrix& features, Index slices, Index units, Index u) {
-  RowMatrix Y(slices, features.cols());
-  for (Index s = 0; s < slices; ++s) Y.row(s) = features.row(s * units + u);
+// Distances between the rows of Y via one GEMM.
+Matrix gemm_distances(const RowMatrix& Y) {
   const Vector sq = Y.rowwise().squaredNorm();
   Matrix D = -2.0 * (Y * Y.transpose());
   D.colwise() += sq;
@@ -35,113 +37,245 @@ Matrix unit_distances(const RowMatrix& features, Index slices, Index units, Inde
   return D;
 }
 
-void check_shape(const RowMatrix& features, Index slices, Index units) {
-  if (slices < 1 || units < 1 || features.rows() != slices * units)
-    throw Error("multislice input: expected " + std::to_string(slices) + " x " +
-                std::to_string(units) + " = " + std::to_string(slices * units) + " nodes, got " +
-                std::to_string(features.rows()));
-  if (features.cols() < 1) throw Error("multislice input: the probe set is empty (0 probes)");
+// Graph rows of one slice's units (alive only), and of one unit's slice-points.
+std::vector<Index> slice_rows(const NodeIndex& nodes, Index s) {
+  std::vector<Index> rows;
+  for (Index u = 0; u < nodes.shape.units; ++u)
+    if (nodes.row(s, u) >= 0) rows.push_back(nodes.row(s, u));
+  return rows;
+}
+std::vector<Index> unit_rows(const NodeIndex& nodes, Index u) {
+  std::vector<Index> rows;
+  for (Index s = 0; s < nodes.shape.slices(); ++s)
+    if (nodes.row(s, u) >= 0) rows.push_back(nodes.row(s, u));
+  return rows;
+}
+RowMatrix gather(const RowMatrix& features, const std::vector<Index>& rows) {
+  RowMatrix Y(static_cast<Index>(rows.size()), features.cols());
+  for (std::size_t i = 0; i < rows.size(); ++i) Y.row(static_cast<Index>(i)) = features.row(rows[i]);
+  return Y;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const std::size_t m = v.size();
+  return (m % 2 == 1) ? v[m / 2] : 0.5 * (v[m / 2 - 1] + v[m / 2]);
+}
+
+// Intraslice alpha-decay blocks (identical in both modes).
+TripletList intraslice(const RowMatrix& features, const NodeIndex& nodes, const Options& opt) {
+  const Index slices = nodes.shape.slices();
+  std::vector<TripletList> per_slice(static_cast<std::size_t>(slices));
+  parallel_for(slices, opt.threads, [&](Index s) {
+    const std::vector<Index> rows = slice_rows(nodes, s);
+    const Index m = static_cast<Index>(rows.size());
+    auto& out = per_slice[s];
+    if (m == 0) return;
+    if (m == 1) { out.emplace_back(rows[0], rows[0], 1.0); return; }
+    const int k = static_cast<int>(std::min<Index>(opt.intraslice_knn, m - 1));
+    const Matrix D = pairwise_distances(gather(features, rows));
+    TripletList local;
+    std::vector<std::pair<int, double>> cand;
+    std::vector<double> sorted(static_cast<std::size_t>(m));
+    for (Index i = 0; i < m; ++i) {
+      for (Index j = 0; j < m; ++j) sorted[j] = D(i, j);
+      std::nth_element(sorted.begin(), sorted.begin() + k, sorted.end());
+      const double sigma = sorted[k];  // index 0 is the point itself
+      cand.clear();
+      for (Index j = 0; j < m; ++j)
+        if (j != i) cand.emplace_back(static_cast<int>(j), D(i, j));
+      append_alpha_decay_row(static_cast<int>(i), sigma, opt.decay, opt.thresh, cand, local);
+    }
+    SparseMatrix Ks(m, m);
+    Ks.setFromTriplets(local.begin(), local.end());
+    const SparseMatrix S = symmetrize(Ks);
+    for (Index r = 0; r < S.outerSize(); ++r)
+      for (SparseMatrix::InnerIterator it(S, r); it; ++it)
+        if (it.value() >= opt.thresh)
+          out.emplace_back(static_cast<int>(rows[it.row()]), static_cast<int>(rows[it.col()]), it.value());
+  });
+  TripletList all;
+  for (auto& v : per_slice) all.insert(all.end(), v.begin(), v.end());
+  return all;
+}
+
+// kNN of every slice-point among the slice-points of its unit (graph rows), per unit.
+struct UnitNeighbours {
+  std::vector<Index> rows;  // the unit's graph rows, slice order
+  Neighbors nb;             // indices into rows
+};
+
+std::vector<UnitNeighbours> unit_neighbours(const RowMatrix& features, const NodeIndex& nodes, int kappa,
+                                            int threads) {
+  const Index units = nodes.shape.units;
+  std::vector<UnitNeighbours> out(static_cast<std::size_t>(units));
+  // Parallel over units; each search runs single-threaded inside.
+  parallel_for(units, threads, [&](Index u) {
+    auto& un = out[u];
+    un.rows = unit_rows(nodes, u);
+    const Index m = static_cast<Index>(un.rows.size());
+    if (m < 2) return;
+    const RowMatrix Y = gather(features, un.rows);
+    const int k = static_cast<int>(std::min<Index>(kappa, m - 1));
+    un.nb = knn_search(Y, k, KnnMethod::automatic, 1);
+  });
+  return out;
+}
+
+double bandwidth_from(const std::vector<UnitNeighbours>& un, int kappa) {
+  double total = 0;
+  Index counted = 0;
+  bool clamped = false;
+  for (const auto& u : un) {
+    if (u.nb.n == 0) continue;
+    // Lists may hold more than kappa neighbours (scalable edges): read the kappa-th column.
+    const int col = std::min(kappa, u.nb.k) - 1;
+    if (u.nb.k < kappa) clamped = true;
+    std::vector<double> kth(static_cast<std::size_t>(u.nb.n));
+    for (Index i = 0; i < u.nb.n; ++i) kth[i] = u.nb.dist(i, col);
+    total += median(std::move(kth));
+    ++counted;
+  }
+  if (clamped)
+    logger()->warn("interslice_knn = {} exceeds the slice-points of some unit; using the farthest one", kappa);
+  if (counted == 0 || !(total > 0)) {
+    logger()->warn("interslice bandwidth is 0 (every unit identical across slices); using 1");
+    return 1.0;
+  }
+  return total / static_cast<double>(counted);
 }
 
 }  // namespace
 
 double faithful_kernel_bytes(Index slices, Index units) {
   const double s = static_cast<double>(slices), u = static_cast<double>(units);
-  // one dense slices^2 block at a time (8 B) + up to units * slices^2 triplets (16 B)
+  // per-thread dense slices^2 blocks (8 B) + up to units * slices^2 triplets (16 B)
   // + the compressed matrix (12 B per entry).
-  return 8.0 * s * s + 28.0 * u * s * s;
+  return 16.0 * s * s + 28.0 * u * s * s;
 }
 
-double interslice_bandwidth(const RowMatrix& features, Index slices, Index units, int kappa) {
-  check_shape(features, slices, units);
-  if (slices < 2) return 1.0;
-  const Index rank = std::min<Index>(kappa, slices - 1);
-  if (rank < kappa)
-    logger()->warn("interslice_knn = {} but there are only {} slices; using rank {}", kappa, slices, rank);
-  double total = 0.0;
-  std::vector<double> kth(static_cast<std::size_t>(slices)), row(static_cast<std::size_t>(slices));
-  for (Index u = 0; u < units; ++u) {
-    const Matrix D = unit_distances(features, slices, units, u);
-    for (Index s = 0; s < slices; ++s) {
-      for (Index j = 0; j < slices; ++j) row[j] = D(s, j);
-      std::nth_element(row.begin(), row.begin() + rank, row.end());
-      kth[s] = row[rank];
-    }
-    // median as numpy defines it: mean of the two middle values for an even count
-    std::sort(kth.begin(), kth.end());
-    const std::size_t m = kth.size();
-    total += (m % 2 == 1) ? kth[m / 2] : 0.5 * (kth[m / 2 - 1] + kth[m / 2]);
-  }
-  return total / static_cast<double>(units);
-}
-
-SparseMatrix multislice_kernel(const RowMatrix& features, Index slices, Index units,
-                               const Options& opt, MultisliceInfo* info) {
-  check_shape(features, slices, units);
-  if (opt.intraslice_knn >= units)
+SparseMatrix multislice_kernel(const RowMatrix& features, const NodeIndex& nodes, const Options& opt,
+                               MultisliceInfo* info) {
+  const TraceShape& shape = nodes.shape;
+  if (features.rows() != nodes.size())
+    throw Error("multislice kernel: " + std::to_string(features.rows()) + " feature rows for " +
+                std::to_string(nodes.size()) + " nodes");
+  if (features.cols() < 1) throw Error("multislice input: the probe set is empty (0 probes)");
+  if (opt.intraslice_knn >= shape.units)
     throw Error("intraslice_knn = " + std::to_string(opt.intraslice_knn) + " needs more than " +
-                std::to_string(opt.intraslice_knn) + " units per slice, got " + std::to_string(units));
-  const Index n = slices * units;
-  const double thresh = opt.thresh;
-
-  // Intraslice blocks: alpha-decay kernel among the units of each slice.
-  std::vector<std::vector<Triplet>> per_slice(static_cast<std::size_t>(slices));
-  parallel_for(slices, opt.threads, [&](Index s) {
-    const RowMatrix X = features.middleRows(s * units, units);
-    const Matrix D = pairwise_distances(X);
-    std::vector<Triplet> local;
-    std::vector<std::pair<int, double>> cand;
-    std::vector<double> sorted(static_cast<std::size_t>(units));
-    for (Index i = 0; i < units; ++i) {
-      for (Index j = 0; j < units; ++j) sorted[j] = D(i, j);
-      std::nth_element(sorted.begin(), sorted.begin() + opt.intraslice_knn, sorted.end());
-      const double sigma = sorted[opt.intraslice_knn];  // index 0 is the point itself
-      cand.clear();
-      for (Index j = 0; j < units; ++j)
-        if (j != i) cand.emplace_back(static_cast<int>(j), D(i, j));
-      append_alpha_decay_row(static_cast<int>(i), sigma, opt.decay, thresh, cand, local);
+                std::to_string(opt.intraslice_knn) + " units per slice, got " + std::to_string(shape.units));
+  const bool faithful = opt.multislice_mode == MultisliceMode::faithful;
+  if (faithful) {
+    const double need = faithful_kernel_bytes(shape.slices(), shape.units);
+    if (need > opt.memory_budget_gb * 1e9) {
+      std::ostringstream os;
+      os.precision(3);
+      os << "the faithful multislice kernel for " << shape.slices() << " slices x " << shape.units
+         << " units needs ~" << need / 1e9 << " GB, above memory_budget_gb = " << opt.memory_budget_gb
+         << "; use multislice_mode = scalable (O(nodes * interslice_knn)) or raise the budget";
+      throw Error(os.str());
     }
-    SparseMatrix Ks(units, units);
-    Ks.setFromTriplets(local.begin(), local.end());
-    const SparseMatrix S = symmetrize(Ks);
-    auto& out = per_slice[s];
-    const int off = static_cast<int>(s * units);
-    for (Index r = 0; r < S.outerSize(); ++r)
-      for (SparseMatrix::InnerIterator it(S, r); it; ++it)
-        if (it.value() >= thresh) out.emplace_back(off + it.row(), off + it.col(), it.value());
-  });
+  }
+  const Index n = nodes.size();
 
-  // Interslice: the same unit across slices, one global Gaussian bandwidth.
-  const double eps = interslice_bandwidth(features, slices, units, opt.interslice_knn);
-  std::vector<std::vector<Triplet>> per_unit(static_cast<std::size_t>(units));
-  parallel_for(units, opt.threads, [&](Index u) {
-    const Matrix D = unit_distances(features, slices, units, u);
+  TripletList all = intraslice(features, nodes, opt);
+  const Index intra = static_cast<Index>(all.size());
+
+  // The bandwidth needs interslice_knn neighbours; scalable edges may use more.
+  const int edges = faithful ? opt.interslice_knn
+                             : std::max(opt.interslice_knn, opt.interslice_edges > 0 ? opt.interslice_edges : 0);
+  const std::vector<UnitNeighbours> un = unit_neighbours(features, nodes, edges, opt.threads);
+  const double eps = bandwidth_from(un, opt.interslice_knn);
+  const int keep = faithful ? 0 : (opt.interslice_edges > 0 ? opt.interslice_edges : opt.interslice_knn);
+  const double inv_eps2 = 1.0 / (eps * eps);
+
+  std::vector<TripletList> per_unit(static_cast<std::size_t>(shape.units));
+  parallel_for(shape.units, opt.threads, [&](Index u) {
+    const auto& U = un[u];
     auto& out = per_unit[u];
-    for (Index a = 0; a < slices; ++a)
-      for (Index b = 0; b < slices; ++b) {
-        if (a == b) continue;
-        const double w = std::exp(-(D(a, b) * D(a, b)) / (eps * eps));
-        if (w >= thresh && w > 0)
-          out.emplace_back(static_cast<int>(a * units + u), static_cast<int>(b * units + u), w);
-      }
+    const Index m = static_cast<Index>(U.rows.size());
+    if (m < 2) return;
+    if (faithful) {
+      const Matrix D = gemm_distances(gather(features, U.rows));
+      for (Index a = 0; a < m; ++a)
+        for (Index b = 0; b < m; ++b) {
+          if (a == b) continue;
+          const double w = std::exp(-(D(a, b) * D(a, b)) * inv_eps2);
+          if (w >= opt.thresh && w > 0) out.emplace_back(static_cast<int>(U.rows[a]), static_cast<int>(U.rows[b]), w);
+        }
+    } else {
+      const int k = std::min(keep, U.nb.k);
+      for (Index a = 0; a < m; ++a)
+        for (int j = 0; j < k; ++j) {
+          const double d = U.nb.dist(a, j);
+          const double w = std::exp(-d * d * inv_eps2);
+          if (!(w >= opt.thresh && w > 0)) continue;
+          const int ra = static_cast<int>(U.rows[a]), rb = static_cast<int>(U.rows[U.nb.at(a, j)]);
+          out.emplace_back(ra, rb, w);
+          out.emplace_back(rb, ra, w);
+        }
+    }
   });
+  Index inter = 0;
+  for (auto& v : per_unit) {
+    inter += static_cast<Index>(v.size());
+    all.insert(all.end(), v.begin(), v.end());
+    TripletList().swap(v);
+  }
 
-  std::vector<Triplet> all;
-  Index intra = 0, inter = 0;
-  for (auto& v : per_slice) intra += static_cast<Index>(v.size());
-  for (auto& v : per_unit) inter += static_cast<Index>(v.size());
-  all.reserve(static_cast<std::size_t>(intra + inter));
-  for (auto& v : per_slice) { all.insert(all.end(), v.begin(), v.end()); std::vector<Triplet>().swap(v); }
-  for (auto& v : per_unit) { all.insert(all.end(), v.begin(), v.end()); std::vector<Triplet>().swap(v); }
+  Index multiway = 0;
+  if (!faithful && (opt.time_edge_weight > 0 || opt.epoch_edge_weight > 0)) {
+    auto link = [&](Index a, Index b, double weight) {
+      if (a < 0 || b < 0 || weight <= 0) return;
+      const double d2 = (features.row(a) - features.row(b)).squaredNorm();
+      const double w = weight * std::max(std::exp(-d2 * inv_eps2), opt.thresh);
+      all.emplace_back(static_cast<int>(a), static_cast<int>(b), w);
+      all.emplace_back(static_cast<int>(b), static_cast<int>(a), w);
+      multiway += 2;
+    };
+    for (Index e = 0; e < shape.epochs; ++e)
+      for (Index t = 0; t < shape.steps; ++t)
+        for (Index u = 0; u < shape.units; ++u) {
+          const Index here = nodes.row(e * shape.steps + t, u);
+          if (here < 0) continue;
+          if (t + 1 < shape.steps) link(here, nodes.row(e * shape.steps + t + 1, u), opt.time_edge_weight);
+          if (e + 1 < shape.epochs) link(here, nodes.row((e + 1) * shape.steps + t, u), opt.epoch_edge_weight);
+        }
+  }
+
   SparseMatrix K(n, n);
-  K.setFromTriplets(all.begin(), all.end());
+  K.setFromTriplets(all.begin(), all.end(), [](const double& a, const double& b) { return std::max(a, b); });
   K.makeCompressed();
   if (info) {
     info->interslice_eps = eps;
     info->intraslice_nnz = intra;
     info->interslice_nnz = inter;
+    info->multiway_nnz = multiway;
   }
   return K;
+}
+
+namespace {
+NodeIndex all_nodes(const RowMatrix& features, Index slices, Index units) {
+  if (slices < 1 || units < 1 || features.rows() != slices * units)
+    throw Error("multislice input: expected " + std::to_string(slices) + " x " + std::to_string(units) + " = " +
+                std::to_string(slices * units) + " nodes, got " + std::to_string(features.rows()));
+  TraceShape shape;
+  shape.epochs = slices;
+  shape.units = units;
+  shape.probes = features.cols();
+  return NodeIndex::all(shape);
+}
+}  // namespace
+
+double interslice_bandwidth(const RowMatrix& features, Index slices, Index units, int kappa) {
+  const NodeIndex nodes = all_nodes(features, slices, units);
+  return bandwidth_from(unit_neighbours(features, nodes, kappa, 1), kappa);
+}
+
+SparseMatrix multislice_kernel(const RowMatrix& features, Index slices, Index units, const Options& opt,
+                               MultisliceInfo* info) {
+  return multislice_kernel(features, all_nodes(features, slices, units), opt, info);
 }
 
 }  // namespace mmphate

@@ -24,6 +24,16 @@ Options Options::mphate() {
   o.n_landmark = 4000;
   o.gamma = 0.0;
   o.mds_solver = MdsSolver::smacof;
+  o.multislice_mode = MultisliceMode::faithful;
+  return o;
+}
+
+Options Options::mmphate_scalable() {
+  Options o = mphate();
+  o.multislice_mode = MultisliceMode::scalable;
+  o.n_landmark = 2000;
+  o.interslice_edges = 100;
+  o.svd_power_iterations = 2;
   return o;
 }
 
@@ -37,6 +47,8 @@ void Options::validate() const {
   require(n_landmark == 0 || n_landmark >= 2, "n_landmark", n_landmark,
           "0 (no landmarks) or integers >= 2");
   require(n_svd >= 1, "n_svd", n_svd, "integers >= 1");
+  require(svd_power_iterations >= 0 && svd_power_iterations <= 50, "svd_power_iterations", svd_power_iterations,
+          "integers in [0, 50]");
   require(t >= 0, "t", t, "0 (automatic) or integers >= 1");
   require(t_max >= 3, "t_max", t_max, "integers >= 3");
   require(std::isfinite(gamma) && gamma >= -1 && gamma <= 1, "gamma", gamma, "[-1, 1]");
@@ -45,6 +57,13 @@ void Options::validate() const {
   require(std::isfinite(mds_tol) && mds_tol >= 0, "mds_tol", mds_tol, "finite values >= 0");
   require(sgd_epochs >= 1, "sgd_epochs", sgd_epochs, "integers >= 1");
   require(std::isfinite(sgd_eps) && sgd_eps > 0 && sgd_eps <= 1, "sgd_eps", sgd_eps, "(0, 1]");
+  require(interslice_edges >= 0, "interslice_edges", interslice_edges, "integers >= 0 (0: interslice_knn)");
+  require(std::isfinite(time_edge_weight) && time_edge_weight >= 0, "time_edge_weight", time_edge_weight,
+          "finite values >= 0");
+  require(std::isfinite(epoch_edge_weight) && epoch_edge_weight >= 0, "epoch_edge_weight", epoch_edge_weight,
+          "finite values >= 0");
+  require(std::isfinite(memory_budget_gb) && memory_budget_gb > 0, "memory_budget_gb", memory_budget_gb,
+          "finite values > 0");
   require(threads >= 0, "threads", threads, "integers >= 0 (0: all hardware threads)");
 }
 
@@ -56,6 +75,26 @@ const char* to_string(KnnMethod k) {
     case KnnMethod::kdtree: return "kdtree";
     default: return "auto";
   }
+}
+
+const char* to_string(MultisliceMode m) { return m == MultisliceMode::faithful ? "faithful" : "scalable"; }
+const char* to_string(NanPolicy p) {
+  switch (p) {
+    case NanPolicy::drop_node: return "drop-node";
+    case NanPolicy::zero: return "zero";
+    default: return "error";
+  }
+}
+MultisliceMode parse_multislice_mode(const std::string& text) {
+  if (text == "faithful") return MultisliceMode::faithful;
+  if (text == "scalable") return MultisliceMode::scalable;
+  throw Error("invalid option multislice_mode = '" + text + "': allowed 'faithful', 'scalable'");
+}
+NanPolicy parse_nan_policy(const std::string& text) {
+  if (text == "error") return NanPolicy::error;
+  if (text == "drop-node") return NanPolicy::drop_node;
+  if (text == "zero") return NanPolicy::zero;
+  throw Error("invalid option nan_policy = '" + text + "': allowed 'error', 'drop-node', 'zero'");
 }
 
 MdsMethod parse_mds_method(const std::string& text) {

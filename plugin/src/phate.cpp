@@ -12,6 +12,7 @@
 #include "mmphate/parallel.hpp"
 #include "mmphate/potential.hpp"
 #include "mmphate/spectral.hpp"
+#include "mmphate/trace.hpp"
 #include "mmphate/von_neumann.hpp"
 
 namespace mmphate {
@@ -69,7 +70,8 @@ EmbedResult embed_kernel(const SparseMatrix& K, const Options& opt) {
   {
     ScopedStage st(res.times, res.landmarks_used ? "landmarks" : "diffusion_operator");
     if (res.landmarks_used) {
-      lm = build_landmarks(K, opt.n_landmark, opt.n_svd, opt.seed, opt.threads, &res.times);
+      lm = build_landmarks(K, opt.n_landmark, opt.n_svd, opt.seed, opt.threads, &res.times,
+                           opt.svd_power_iterations);
       res.n_landmarks = lm.count;
       M = lm.op;
     } else {
@@ -151,31 +153,48 @@ EmbedResult run_phate(const RowMatrix& data, const Options& opt) {
   return res;
 }
 
-EmbedResult run_multislice(const RowMatrix& features, Index slices, Index units, const Options& opt) {
+EmbedResult run_multislice(const PreparedTrace& trace, const Options& opt) {
   opt.validate();
   set_engine_threads(opt.threads);
-  require_finite(features, "hidden-state trace");
   StageTimes times;
-  RowMatrix X = features;
-  Index constant = 0;
-  if (opt.normalize) {
-    ScopedStage st(times, "normalize");
-    constant = zscore_rows(X);
-    if (constant > 0)
-      logger()->info("{} of {} nodes have a constant trace (dead or saturated units); they become zero vectors",
-                     constant, X.rows());
-  }
   SparseMatrix K;
   MultisliceInfo info;
   {
     ScopedStage st(times, "kernel");
-    K = multislice_kernel(X, slices, units, opt, &info);
+    K = multislice_kernel(trace.features, trace.index, opt, &info);
   }
   EmbedResult res = embed_kernel(K, opt);
   res.interslice_eps = info.interslice_eps;
-  res.constant_nodes = constant;
+  res.constant_nodes = trace.constant_nodes;
+  res.dropped_nodes = trace.dropped_nodes;
+  res.nonfinite_values = trace.nonfinite_values;
+  res.nodes = trace.index;
   res.times.insert(res.times.begin(), times.begin(), times.end());
   return res;
+}
+
+EmbedResult run_multislice(const RowMatrix& raw, const TraceShape& shape, const Options& opt) {
+  opt.validate();
+  StageTimes times;
+  PreparedTrace trace;
+  {
+    ScopedStage st(times, "normalize");
+    trace = prepare_trace(raw, shape, opt);
+  }
+  EmbedResult res = run_multislice(trace, opt);
+  res.times.insert(res.times.begin(), times.begin(), times.end());
+  return res;
+}
+
+EmbedResult run_multislice(const RowMatrix& features, Index slices, Index units, const Options& opt) {
+  if (slices < 1 || units < 1 || features.rows() != slices * units)
+    throw Error("multislice input: expected " + std::to_string(slices) + " x " + std::to_string(units) + " = " +
+                std::to_string(slices * units) + " nodes, got " + std::to_string(features.rows()));
+  TraceShape shape;
+  shape.epochs = slices;
+  shape.units = units;
+  shape.probes = features.cols();
+  return run_multislice(features, shape, opt);
 }
 
 }  // namespace mmphate

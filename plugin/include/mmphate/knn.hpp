@@ -41,6 +41,9 @@ class KnnIndex {
   // The k nearest other points of every point. Requires k < n.
   Neighbors knn_all(int k) const;
 
+  // The k nearest other points of the listed points only (row r of the result is rows[r]).
+  Neighbors knn_rows(const std::vector<Index>& rows, int k) const;
+
   // Every other point within radius[i] (inclusive) of point i.
   RadiusNeighbors radius_all(const std::vector<double>& radius) const;
 

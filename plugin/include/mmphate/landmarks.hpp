@@ -30,13 +30,14 @@ struct Landmarks {
 };
 
 // Spectral features used for clustering (N x n_svd).
-RowMatrix spectral_features(const SparseMatrix& K, int n_svd, std::uint64_t seed, int threads = 1);
+RowMatrix spectral_features(const SparseMatrix& K, int n_svd, std::uint64_t seed, int threads = 1,
+                            int power_iterations = 7);
 
 // Builds P_NL, P_LN and P_L from a given node -> cluster assignment.
 Landmarks landmark_operators(const SparseMatrix& K, std::vector<int> cluster, int count);
 
 // Appends sub-stage timings (landmarks.spectral, .kmeans, .operators) to `times` when given.
 Landmarks build_landmarks(const SparseMatrix& K, int n_landmark, int n_svd, std::uint64_t seed,
-                          int threads, StageTimes* times = nullptr);
+                          int threads, StageTimes* times = nullptr, int power_iterations = 7);
 
 }  // namespace mmphate

@@ -1,16 +1,22 @@
-// Multislice kernel of M-PHATE / MM-PHATE (METHOD.md section 2), faithful to the reference.
+// Multislice kernels of M-PHATE / MM-PHATE (METHOD.md section 2; design in docs/MULTISLICE.md).
 //
-// Nodes are (slice, unit) pairs, row = slice * units + unit; a node's features are its
-// (z-scored) responses over the probe set.
+// Graph rows are the nodes of a NodeIndex (trace.hpp); a node's features are its (z-scored)
+// responses over the probe set. Both modes share:
 //  * intraslice: alpha-decay kernel among the units of one slice (intraslice_knn, decay),
 //    thresholded, symmetrised;
-//  * interslice: exp(-d^2 / eps^2) between the same unit in every other slice, with one
-//    global eps = mean over units of the median over slice-points of the distance to the
-//    interslice_knn-th nearest slice-point of that unit (self counted as index 0);
-//  * the combined kernel keeps entries >= thresh; its diagonal is 1.
-// Memory is O(units * slices^2): see faithful_kernel_bytes().
+//  * one global interslice bandwidth eps = mean over units of the median over slice-points of
+//    the distance to the interslice_knn-th nearest slice-point of that unit (self = index 0).
+// faithful (the reference): exp(-d^2 / eps^2) between the same unit in EVERY pair of slices,
+//    entries >= thresh kept. Memory O(units * slices^2): see faithful_kernel_bytes().
+// scalable: the same Gaussian, but each slice-point keeps only its interslice_knn nearest
+//    slice-points of the same unit (symmetrised by union), plus explicit multiway edges to the
+//    same unit at the adjacent steps of its epoch (time_edge_weight) and at the same step of
+//    the adjacent epochs (epoch_edge_weight), weighted weight * max(exp(-d^2/eps^2), thresh).
+//    Memory and time O(N * interslice_knn).
+// Duplicate positions (a kNN edge that is also a multiway edge) keep the larger weight.
 #pragma once
 #include "mmphate/options.hpp"
+#include "mmphate/trace.hpp"
 #include "mmphate/types.hpp"
 
 namespace mmphate {
@@ -19,16 +25,19 @@ struct MultisliceInfo {
   double interslice_eps = 0.0;
   Index intraslice_nnz = 0;   // including the diagonal
   Index interslice_nnz = 0;
-  Index constant_nodes = 0;   // nodes whose trace was constant (zero after z-scoring)
+  Index multiway_nnz = 0;
 };
 
 // Upper bound of the bytes the faithful kernel needs (dense interslice blocks + triplets).
 double faithful_kernel_bytes(Index slices, Index units);
 
-// Global interslice bandwidth of the reference (features already normalised).
+// The global interslice bandwidth eps of a [slices, units] trace (features normalised).
 double interslice_bandwidth(const RowMatrix& features, Index slices, Index units, int kappa);
 
-// features: (slices * units) x probes, already normalised if desired.
+SparseMatrix multislice_kernel(const RowMatrix& features, const NodeIndex& nodes, const Options& opt,
+                               MultisliceInfo* info = nullptr);
+
+// All nodes of a [slices, units] trace (steps = 1).
 SparseMatrix multislice_kernel(const RowMatrix& features, Index slices, Index units,
                                const Options& opt, MultisliceInfo* info = nullptr);
 

@@ -11,6 +11,8 @@ namespace mmphate {
 enum class MdsMethod { classic, metric };
 enum class MdsSolver { smacof, sgd };
 enum class KnnMethod { automatic, exact, kdtree };
+enum class MultisliceMode { faithful, scalable };
+enum class NanPolicy { error, drop_node, zero };
 
 struct Options {
   // --- graph (plain PHATE) ---
@@ -24,10 +26,19 @@ struct Options {
   int intraslice_knn = 2;
   int interslice_knn = 25;  // kappa: the global interslice bandwidth's neighbour rank
   bool normalize = true;    // z-score each node's trace across probes
+  // faithful: the reference's dense interslice kernel; scalable: kNN interslice edges plus
+  // explicit multiway edges (docs/MULTISLICE.md).
+  MultisliceMode multislice_mode = MultisliceMode::scalable;
+  int interslice_edges = 0;        // scalable: nearest slice-points kept per node (0: interslice_knn)
+  double time_edge_weight = 1.0;   // scalable: same unit, adjacent steps of an epoch (0: none)
+  double epoch_edge_weight = 1.0;  // scalable: same unit and step, adjacent epochs (0: none)
+  double memory_budget_gb = 8.0;   // faithful mode refuses inputs whose kernel needs more
+  NanPolicy nan_policy = NanPolicy::error;  // NaN/Inf in a trace: error | drop-node | zero
 
   // --- diffusion ---
   int n_landmark = 2000;  // landmarks are used when nodes > n_landmark (0: never)
   int n_svd = 100;        // singular vectors for the spectral clustering of landmarks
+  int svd_power_iterations = 7;  // randomized eigensolver passes for those vectors
   int t = 0;              // diffusion time; 0 = automatic (von Neumann entropy knee)
   int t_max = 100;        // range searched by the automatic t
   double gamma = 1.0;     // potential: 1 = log, 0 = square root, any value in [-1, 1]
@@ -45,8 +56,12 @@ struct Options {
   std::uint64_t seed = 42;
   int threads = 1;  // 0: all hardware threads
 
-  // The M-PHATE / MM-PHATE reference defaults.
+  // The M-PHATE / MM-PHATE reference defaults (faithful kernel, 4000 landmarks, SMACOF).
   static Options mphate();
+  // Scalable multislice defaults: kNN interslice kernel (100 edges per node) with multiway
+  // edges, 2000 landmarks, SMACOF. The dense L x L stages are O(L^3), so halving L cuts them
+  // 8x; measured choices in docs/MULTISLICE.md.
+  static Options mmphate_scalable();
   // Plain PHATE defaults (identical to a default-constructed Options).
   static Options phate() { return Options{}; }
 
@@ -59,5 +74,9 @@ const char* to_string(KnnMethod k);
 MdsMethod parse_mds_method(const std::string& text);  // "classic" | "metric"
 MdsSolver parse_mds_solver(const std::string& text);  // "smacof" | "sgd"
 KnnMethod parse_knn_method(const std::string& text);  // "auto" | "exact" | "kdtree"
+const char* to_string(MultisliceMode m);
+const char* to_string(NanPolicy p);
+MultisliceMode parse_multislice_mode(const std::string& text);  // "faithful" | "scalable"
+NanPolicy parse_nan_policy(const std::string& text);            // "error" | "drop-node" | "zero"
 
 }  // namespace mmphate

@@ -7,6 +7,7 @@
 
 #include "mmphate/log.hpp"
 #include "mmphate/options.hpp"
+#include "mmphate/trace.hpp"
 #include "mmphate/types.hpp"
 
 namespace mmphate {
@@ -22,6 +23,9 @@ struct EmbedResult {
   Index kernel_nnz = 0;
   double interslice_eps = std::numeric_limits<double>::quiet_NaN();  // multislice only
   Index constant_nodes = 0;       // multislice: nodes whose trace was constant
+  Index dropped_nodes = 0;        // multislice: nodes removed by nan_policy drop-node
+  Index nonfinite_values = 0;     // multislice: NaN/Inf values met in the trace
+  NodeIndex nodes;                // multislice: (epoch, step, unit) of each embedding row
   int mds_iterations = 0;
   KnnMethod knn_method = KnnMethod::exact;  // plain PHATE: the back end that ran
   StageTimes times;
@@ -33,8 +37,15 @@ EmbedResult embed_kernel(const SparseMatrix& K, const Options& opt);
 // Plain PHATE on the rows of data.
 EmbedResult run_phate(const RowMatrix& data, const Options& opt);
 
-// Multislice PHATE. features: (slices * units) x probes, row = slice * units + unit.
-// Normalisation (z-score per node) is applied here when opt.normalize is set.
+// Multislice PHATE on a raw trace, (epochs * steps * units) x probes in epoch-major node order.
+// Applies opt.nan_policy and opt.normalize (prepare_trace), then the kernel of
+// opt.multislice_mode, then the engine.
+EmbedResult run_multislice(const RowMatrix& raw, const TraceShape& shape, const Options& opt);
+
+// The same on an already prepared trace.
+EmbedResult run_multislice(const PreparedTrace& trace, const Options& opt);
+
+// M-PHATE-style input [slices, units, probes] (steps = 1).
 EmbedResult run_multislice(const RowMatrix& features, Index slices, Index units, const Options& opt);
 
 // Kernel of plain PHATE (after optional PCA), exposed for tests and tools.

@@ -1,0 +1,83 @@
+#include "mmphate/trace.hpp"
+
+#include <cmath>
+
+#include "mmphate/error.hpp"
+#include "mmphate/log.hpp"
+#include "mmphate/normalize.hpp"
+
+namespace mmphate {
+
+NodeIndex NodeIndex::all(const TraceShape& shape) {
+  NodeIndex idx;
+  idx.shape = shape;
+  idx.full_id.resize(static_cast<std::size_t>(shape.nodes()));
+  idx.row_of.resize(static_cast<std::size_t>(shape.nodes()));
+  for (Index i = 0; i < shape.nodes(); ++i) idx.full_id[i] = idx.row_of[i] = i;
+  return idx;
+}
+
+PreparedTrace prepare_trace(const RowMatrix& raw, const TraceShape& shape, const Options& opt) {
+  if (shape.units < 1 || shape.slices() < 1)
+    throw Error("the trace has no nodes (epochs x steps x units = " + std::to_string(shape.nodes()) + ")");
+  if (shape.probes < 1) throw Error("the probe set is empty (0 probes)");
+  if (shape.probes < 2 && opt.normalize)
+    throw Error("1 probe: z-scoring across probes needs at least 2 (use more probes or normalize = false)");
+  if (raw.rows() != shape.nodes() || raw.cols() != shape.probes)
+    throw Error("trace has " + std::to_string(raw.rows()) + " x " + std::to_string(raw.cols()) +
+                " values but the shape [" + std::to_string(shape.epochs) + ", " + std::to_string(shape.steps) +
+                ", " + std::to_string(shape.units) + ", " + std::to_string(shape.probes) + "] needs " +
+                std::to_string(shape.nodes()) + " x " + std::to_string(shape.probes));
+
+  PreparedTrace out;
+  std::vector<char> bad(static_cast<std::size_t>(raw.rows()), 0);
+  Index first = -1, first_probe = -1;
+  for (Index r = 0; r < raw.rows(); ++r)
+    for (Index c = 0; c < raw.cols(); ++c)
+      if (!std::isfinite(raw(r, c))) {
+        ++out.nonfinite_values;
+        bad[r] = 1;
+        if (first < 0) { first = r; first_probe = c; }
+      }
+  Index bad_nodes = 0;
+  for (char b : bad) bad_nodes += b;
+
+  if (out.nonfinite_values > 0) {
+    const Index slice = first / shape.units;
+    const std::string where = "epoch " + std::to_string(slice / shape.steps) + ", step " +
+                              std::to_string(slice % shape.steps) + ", unit " +
+                              std::to_string(first % shape.units) + ", probe " + std::to_string(first_probe);
+    if (opt.nan_policy == NanPolicy::error)
+      throw Error("the trace holds " + std::to_string(out.nonfinite_values) + " NaN/Inf value(s) in " +
+                  std::to_string(bad_nodes) + " node(s); first at " + where +
+                  " (nan_policy: error; 'drop-node' or 'zero' handle them)");
+    logger()->warn("trace: {} NaN/Inf value(s) in {} node(s), first at {}; nan_policy {}", out.nonfinite_values,
+                   bad_nodes, where, to_string(opt.nan_policy));
+  }
+
+  if (opt.nan_policy == NanPolicy::drop_node && bad_nodes > 0) {
+    out.index.shape = shape;
+    out.index.row_of.assign(static_cast<std::size_t>(shape.nodes()), -1);
+    for (Index r = 0; r < raw.rows(); ++r)
+      if (!bad[r]) {
+        out.index.row_of[r] = static_cast<Index>(out.index.full_id.size());
+        out.index.full_id.push_back(r);
+      }
+    out.dropped_nodes = bad_nodes;
+    out.features.resize(out.index.size(), raw.cols());
+    for (Index i = 0; i < out.index.size(); ++i) out.features.row(i) = raw.row(out.index.full_id[i]);
+    if (out.index.size() == 0) throw Error("every node of the trace holds NaN/Inf: nothing left to embed");
+  } else {
+    out.index = NodeIndex::all(shape);
+    out.features = raw;
+    if (out.nonfinite_values > 0)
+      out.features = out.features.unaryExpr([](double v) { return std::isfinite(v) ? v : 0.0; });
+  }
+  if (opt.normalize) out.constant_nodes = zscore_rows(out.features);
+  if (out.constant_nodes > 0)
+    logger()->info("{} of {} nodes have a constant trace (dead or saturated units); they become zero vectors",
+                   out.constant_nodes, out.features.rows());
+  return out;
+}
+
+}  // namespace mmphate
