@@ -51,6 +51,7 @@ int main(int argc, char** argv) {
     else if (k == "--mds_solver") opt.mds_solver = parse_mds_solver(v);
     else if (k == "--multislice_mode") opt.multislice_mode = parse_multislice_mode(v);
     else if (k == "--interslice_edges") opt.interslice_edges = std::stoi(v);
+    else if (k == "--n_svd") opt.n_svd = std::stoi(v);
     else { std::cerr << "unknown flag " << k << "\n"; return 2; }
   }
   nlohmann::json out;

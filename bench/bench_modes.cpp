@@ -1,7 +1,7 @@
 // Faithful vs scalable multislice kernels on one trace: time, memory of the whole run and the
 // community-structure scores of each embedding, plus their 10-NN agreement.
 //   bench_modes TRACE.npy [--threads T] [--n_landmark L] [--mds_solver S] [--time_edge_weight W]
-//               [--epoch_edge_weight W] [--interslice_knn K] [--interslice_edges K]   (overrides for the scalable run)
+//               [--epoch_edge_weight W] [--interslice_knn K] [--interslice_edges K] [--n_svd N]   (overrides for the scalable run)
 // TRACE is [epochs, steps, units, probes] or [slices, units, probes].
 #include <chrono>
 #include <iostream>
@@ -32,6 +32,7 @@ int main(int argc, char** argv) {
     else if (k == "--epoch_edge_weight") scalable.epoch_edge_weight = std::stod(v);
     else if (k == "--interslice_knn") scalable.interslice_knn = std::stoi(v);
     else if (k == "--interslice_edges") scalable.interslice_edges = std::stoi(v);
+    else if (k == "--n_svd") scalable.n_svd = std::stoi(v);
     else { std::cerr << "unknown flag " << k << "\n"; return 2; }
   }
   const NpyArray a = read_npy(argv[1]);

@@ -33,6 +33,17 @@ else
   echo "FAIL embed run on synthetic fixture"; fail=$((fail + 1))
 fi
 
+# embed with labels writes the most active class; score reads the embedding back.
+if "$bin" embed "$fixtures/lstm16_8epochs/input.npy" "$tmp/l8" --quiet --threads 2 \
+     --labels "$fixtures/lstm16_8epochs/probe_labels.npy" >/dev/null &&
+   [ -s "$tmp/l8/most_active_class.npy" ] && grep -q '"intra_step_k10"' "$tmp/l8/summary.json" &&
+   "$bin" score "$fixtures/lstm16_8epochs/input.npy" "$tmp/l8/embedding.npy" --nodes "$tmp/l8/nodes.npy" \
+     --k 10 >"$tmp/score.json" && grep -q '"inter_step_k10"' "$tmp/score.json"; then
+  passed=$((passed + 1))
+else
+  echo "FAIL embed --labels / score"; fail=$((fail + 1))
+fi
+
 # Bad input: exactly one "mmphate: ..." error line on stderr, non-zero exit.
 printf 'not a numpy file' >"$tmp/garbage.npy"
 python_free_nan() {  # a 4 x 2 float64 .npy with one NaN, written byte by byte
@@ -56,6 +67,11 @@ expect_error bad-enum 1 "allowed 'smacof', 'sgd'" -- phate "$fixtures/tree_phate
 expect_error unwritable 1 "cannot" -- phate "$fixtures/tree_phate/input.npy" "/nonexistent-dir/o.npy"
 expect_error embed-2d 1 "expected a trace" -- embed "$fixtures/tree_phate/input.npy" "$tmp/e"
 expect_error unknown-command 2 "unknown command" -- frobnicate
+expect_error bad-preset 2 "invalid --preset" -- embed "$fixtures/synthetic_mphate/input.npy" "$tmp/e" --preset fast
+expect_error bad-mode 1 "allowed 'faithful', 'scalable'" -- embed "$fixtures/synthetic_mphate/input.npy" "$tmp/e" --multislice_mode dense
+expect_error faithful-budget 1 "memory_budget_gb" -- embed "$fixtures/synthetic_mphate/input.npy" "$tmp/e" --preset reference --memory_budget_gb 0.000001
+expect_error label-count 1 "labels for" -- embed "$fixtures/synthetic_mphate/input.npy" "$tmp/e" --labels "$fixtures/lstm16_8epochs/probe_labels.npy"
+expect_error score-rows 1 "rows but the trace has" -- score "$fixtures/synthetic_mphate/input.npy" "$fixtures/tree_phate/embedding_seed42.npy"
 
 # n_landmark larger than n is fine (landmarks are simply not needed).
 if "$bin" phate "$fixtures/tree_phate/input.npy" "$tmp/o.npy" --n_landmark 5000 --quiet >/dev/null; then

@@ -8,7 +8,10 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <algorithm>
 #include <iostream>
+#include <map>
+#include <sstream>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -19,6 +22,7 @@
 #include "mmphate/allocator.hpp"
 #include "mmphate/npy.hpp"
 #include "mmphate/phate.hpp"
+#include "mmphate/scores.hpp"
 
 using namespace mmphate;
 using nlohmann::json;
@@ -36,6 +40,7 @@ const char* kTopUsage =
     "  phate IN.npy OUT.npy [options]     plain PHATE on an [n, d] float matrix\n"
     "  embed TRACE.npy OUT_DIR [options]  multislice PHATE (M-PHATE / MM-PHATE) on a trace\n"
     "                                     [epochs, steps, units, probes] or [slices, units, probes]\n"
+    "  score TRACE.npy EMBEDDING.npy      community-structure scores of an embedding of a trace\n"
     "\n"
     "Run 'mmphate <command> --help' for the options of a command.\n";
 
@@ -52,15 +57,31 @@ struct Parsed {
   Options opt;
   bool quiet = false;
   bool help = false;
+  std::map<std::string, std::string> extra;  // command-specific flags (e.g. --labels)
 };
 
-Parsed parse(int argc, char** argv, Options defaults) {
+// `extra_names`: flags of the command itself, taking a value.
+Parsed parse(int argc, char** argv, Options defaults, const std::vector<std::string>& extra_names = {}) {
   Parsed p;
   p.opt = defaults;
   for (int i = 2; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--help" || a == "-h") { p.help = true; continue; }
     if (a == "--quiet" || a == "-q") { p.quiet = true; continue; }
+    if (a.rfind("--", 0) == 0) {
+      std::string name = a.substr(2);
+      const auto eq = name.find('=');
+      if (eq != std::string::npos) name = name.substr(0, eq);
+      if (std::find(extra_names.begin(), extra_names.end(), name) != extra_names.end()) {
+        if (eq != std::string::npos) {
+          p.extra[name] = a.substr(2 + eq + 1);
+        } else {
+          if (i + 1 >= argc) throw UsageError("option --" + name + " needs a value");
+          p.extra[name] = argv[++i];
+        }
+        continue;
+      }
+    }
     if (a.rfind("--", 0) == 0) {
       std::string name = a.substr(2), value;
       const auto eq = name.find('=');
@@ -74,6 +95,7 @@ Parsed parse(int argc, char** argv, Options defaults) {
       if (!cli::apply_option(p.opt, name, value)) {
         std::string names;
         for (const auto& f : cli::option_flags()) names += (names.empty() ? "--" : ", --") + f.name;
+        for (const auto& e : extra_names) names += ", --" + e;
         throw UsageError("unknown option --" + name + " (valid options: " + names + ", --quiet, --help)");
       }
       continue;
@@ -147,61 +169,149 @@ int cmd_phate(int argc, char** argv) {
   return 0;
 }
 
+// Options preset for multislice commands: "--preset scalable" (default) or "reference".
+Options multislice_preset(int argc, char** argv) {
+  std::string preset = "scalable";
+  for (int i = 2; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--preset" && i + 1 < argc) preset = argv[i + 1];
+    else if (a.rfind("--preset=", 0) == 0) preset = a.substr(9);
+  }
+  if (preset == "scalable") return Options::mmphate_scalable();
+  if (preset == "reference") return Options::mphate();
+  throw UsageError("invalid --preset '" + preset + "': allowed 'scalable', 'reference'");
+}
+
+// Reads a trace .npy: [epochs, steps, units, probes] or [slices, units, probes].
+RowMatrix read_trace(const std::string& path, TraceShape& shape) {
+  const NpyArray a = read_npy(path);
+  if (a.type != NpyType::float32 && a.type != NpyType::float64)
+    throw Error(path + ": expected float32 or float64 hidden states, got " + npy_type_name(a.type));
+  if (a.shape.size() == 4) {
+    shape.epochs = static_cast<Index>(a.shape[0]); shape.steps = static_cast<Index>(a.shape[1]);
+    shape.units = static_cast<Index>(a.shape[2]); shape.probes = static_cast<Index>(a.shape[3]);
+  } else if (a.shape.size() == 3) {
+    shape.epochs = static_cast<Index>(a.shape[0]); shape.steps = 1;
+    shape.units = static_cast<Index>(a.shape[1]); shape.probes = static_cast<Index>(a.shape[2]);
+  } else {
+    throw Error(path + ": expected a trace of shape [epochs, steps, units, probes] or "
+                "[slices, units, probes], got " + std::to_string(a.shape.size()) + " dimension(s)");
+  }
+  if (shape.nodes() == 0 || shape.probes == 0) throw Error(path + ": the trace is empty (a dimension is 0)");
+  const auto values = a.to_double();
+  RowMatrix F(shape.nodes(), shape.probes);
+  std::copy(values.begin(), values.end(), F.data());
+  return F;
+}
+
+std::vector<int> parse_ks(const std::string& text) {
+  std::vector<int> ks;
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    char* end = nullptr;
+    const long k = std::strtol(item.c_str(), &end, 10);
+    if (item.empty() || *end != '\0' || k < 1) throw Error("--k expects positive integers separated by commas, got '" + text + "'");
+    ks.push_back(static_cast<int>(k));
+  }
+  if (ks.empty()) throw Error("--k expects at least one value");
+  return ks;
+}
+
+json scores_json(const CommunityScores& sc) {
+  json j;
+  for (std::size_t i = 0; i < sc.ks.size(); ++i) {
+    j["intra_step_k" + std::to_string(sc.ks[i])] = sc.intra_step[i];
+    j["inter_step_k" + std::to_string(sc.ks[i])] = sc.inter_step[i];
+  }
+  j["intra_step_nodes_scored"] = sc.intra_queries;
+  j["inter_step_nodes_scored"] = sc.inter_queries;
+  j["nodes"] = sc.nodes;
+  j["sampled"] = sc.sampled();
+  return j;
+}
+
+const char* kEmbedHelp =
+    "usage: mmphate embed TRACE.npy OUT_DIR [options]\n\n"
+    "Multislice PHATE of a hidden-state trace [epochs, steps, units, probes] or [slices, units, probes].\n"
+    "Nodes are (epoch, step, unit) triples in epoch-major order. Writes to OUT_DIR:\n"
+    "  embedding.npy          [nodes, n_components] float64\n"
+    "  nodes.npy              [nodes, 3] int64: epoch, step, unit of each embedding row\n"
+    "  most_active_class.npy  [nodes] int64, with --labels\n"
+    "  summary.json           parameters, t, timings, peak memory, community-structure scores\n"
+    "The summary is also printed on stdout.\n\n"
+    "  --preset P             scalable (default: kNN interslice kernel, 2000 landmarks) or\n"
+    "                         reference (the Python reference's faithful kernel and defaults)\n"
+    "  --labels LABELS.npy    class of each probe (int): adds the most active class per node\n"
+    "  --k LIST               neighbourhood sizes of the scores (default 10,40)\n"
+    "  --max_queries N        nodes sampled per score family (default 20000, 0: all)\n\noptions:\n";
+
 int cmd_embed(int argc, char** argv) {
-  Parsed p = parse(argc, argv, Options::mphate());
+  const Options defaults = multislice_preset(argc, argv);
+  Parsed p = parse(argc, argv, defaults, {"preset", "labels", "k", "max_queries"});
   if (p.help) {
-    std::cout << "usage: mmphate embed TRACE.npy OUT_DIR [options]\n\n"
-                 "Multislice PHATE (M-PHATE defaults) of a hidden-state trace [epochs, steps, units, probes]\n"
-                 "or [slices, units, probes]. Nodes are (epoch, step, unit) triples in epoch-major order.\n"
-                 "Writes OUT_DIR/embedding.npy [nodes, n_components], OUT_DIR/nodes.npy [nodes, 3] int64\n"
-                 "(epoch, step, unit) and OUT_DIR/summary.json; the summary is also printed.\n\noptions:\n"
-              << cli::option_help(Options::mphate())
+    std::cout << kEmbedHelp << cli::option_help(defaults)
               << "  --quiet               no progress on stderr\n  --help                this text\n";
     return 0;
   }
   if (p.positional.size() != 2) throw UsageError("embed needs TRACE.npy and OUT_DIR (see mmphate embed --help)");
   if (!p.quiet) logger()->set_level(spdlog::level::info);
   p.opt.validate();
+  ScoreOptions so;
+  so.threads = p.opt.threads;
+  if (p.extra.count("k")) so.ks = parse_ks(p.extra["k"]);
+  if (p.extra.count("max_queries")) so.max_queries = std::stol(p.extra["max_queries"]);
   const std::string out_dir = p.positional[1];
   const auto t0 = std::chrono::steady_clock::now();
-  const NpyArray a = read_npy(p.positional[0]);
-  if (a.type != NpyType::float32 && a.type != NpyType::float64)
-    throw Error(p.positional[0] + ": expected float32 or float64 hidden states, got " + npy_type_name(a.type));
-  Index epochs = 1, steps = 1, units = 0, probes = 0;
-  if (a.shape.size() == 4) {
-    epochs = static_cast<Index>(a.shape[0]); steps = static_cast<Index>(a.shape[1]);
-    units = static_cast<Index>(a.shape[2]); probes = static_cast<Index>(a.shape[3]);
-  } else if (a.shape.size() == 3) {
-    epochs = static_cast<Index>(a.shape[0]);
-    units = static_cast<Index>(a.shape[1]); probes = static_cast<Index>(a.shape[2]);
-  } else {
-    throw Error(p.positional[0] + ": expected a trace of shape [epochs, steps, units, probes] or "
-                "[slices, units, probes], got " + std::to_string(a.shape.size()) + " dimension(s)");
+  TraceShape shape;
+  const RowMatrix raw = read_trace(p.positional[0], shape);
+  std::vector<std::int64_t> labels;
+  if (p.extra.count("labels")) {
+    const NpyArray la = read_npy(p.extra["labels"]);
+    labels = la.to_int64();
+    if (static_cast<Index>(labels.size()) != shape.probes)
+      throw Error(p.extra["labels"] + ": " + std::to_string(labels.size()) + " labels for " +
+                  std::to_string(shape.probes) + " probes (one class per probe required)");
   }
-  if (epochs * steps * units == 0 || probes == 0)
-    throw Error(p.positional[0] + ": the trace is empty (a dimension is 0)");
-  const auto values = a.to_double();
-  RowMatrix F(epochs * steps * units, probes);
-  std::copy(values.begin(), values.end(), F.data());
   if (::mkdir(out_dir.c_str(), 0755) != 0 && errno != EEXIST)
     throw Error("cannot create output directory '" + out_dir + "'");
   require_writable(out_dir + "/embedding.npy");
-  logger()->info("multislice PHATE on {} epochs x {} steps x {} units ({} nodes), {} probes", epochs, steps,
-                 units, F.rows(), probes);
-  const EmbedResult r = run_multislice(F, epochs * steps, units, p.opt);
+  logger()->info("multislice PHATE ({}) on {} epochs x {} steps x {} units ({} nodes), {} probes",
+                 to_string(p.opt.multislice_mode), shape.epochs, shape.steps, shape.units, shape.nodes(), shape.probes);
+
+  const PreparedTrace trace = prepare_trace(raw, shape, p.opt);
+  const EmbedResult r = run_multislice(trace, p.opt);
+  const Index n = r.embedding.rows();
 
   std::vector<std::int64_t> nodes;
-  nodes.reserve(static_cast<std::size_t>(F.rows()) * 3);
-  for (Index e = 0; e < epochs; ++e)
-    for (Index s = 0; s < steps; ++s)
-      for (Index u = 0; u < units; ++u) { nodes.push_back(e); nodes.push_back(s); nodes.push_back(u); }
+  nodes.reserve(static_cast<std::size_t>(n) * 3);
+  for (Index i = 0; i < n; ++i) {
+    nodes.push_back(r.nodes.epoch(i));
+    nodes.push_back(r.nodes.step(i));
+    nodes.push_back(r.nodes.unit(i));
+  }
   write_npy_matrix(out_dir + "/embedding.npy", r.embedding);
-  write_npy(out_dir + "/nodes.npy", nodes.data(), {static_cast<std::size_t>(F.rows()), 3});
+  write_npy(out_dir + "/nodes.npy", nodes.data(), {static_cast<std::size_t>(n), 3});
+  if (!labels.empty()) {
+    const std::vector<int> cls = most_active_class(trace.features, labels);
+    std::vector<std::int64_t> c64(cls.begin(), cls.end());
+    write_npy(out_dir + "/most_active_class.npy", c64.data(), {c64.size()});
+  }
+  json scores;
+  {
+    StageTimes st_times;
+    ScopedStage st(st_times, "scores");
+    scores = scores_json(community_scores(trace.features, trace.index, r.embedding, so));
+  }
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   json s = summary_json(r, p.opt, wall);
   s["input"] = p.positional[0];
-  s["shape"] = {{"epochs", epochs}, {"steps", steps}, {"units", units}, {"probes", probes}};
+  s["preset"] = p.extra.count("preset") ? p.extra["preset"] : "scalable";
+  s["shape"] = {{"epochs", shape.epochs}, {"steps", shape.steps}, {"units", shape.units}, {"probes", shape.probes}};
   s["constant_nodes"] = r.constant_nodes;
+  s["dropped_nodes"] = r.dropped_nodes;
+  s["nonfinite_values"] = r.nonfinite_values;
+  s["scores"] = scores;
   {
     std::ofstream out(out_dir + "/summary.json");
     if (!out) throw Error("cannot write '" + out_dir + "/summary.json'");
@@ -209,6 +319,60 @@ int cmd_embed(int argc, char** argv) {
   }
   std::cout << s.dump(2) << std::endl;
   logger()->info("wrote {}/embedding.npy, nodes.npy, summary.json", out_dir);
+  return 0;
+}
+
+int cmd_score(int argc, char** argv) {
+  const Options defaults = multislice_preset(argc, argv);
+  Parsed p = parse(argc, argv, defaults, {"preset", "nodes", "k", "max_queries"});
+  if (p.help) {
+    std::cout << "usage: mmphate score TRACE.npy EMBEDDING.npy [--nodes NODES.npy] [--k 10,40] [--max_queries N]\n\n"
+                 "Community-structure scores (docs/SCORES.md): for each node, the overlap of its k nearest\n"
+                 "neighbours in the z-scored trace and in the embedding, among the units of its slice\n"
+                 "(intra-step) and among the slice-points of its unit (inter-step). EMBEDDING rows are the\n"
+                 "trace's nodes in epoch-major order, or the rows listed in NODES.npy ([rows, 3]: epoch,\n"
+                 "step, unit; as written by 'mmphate embed'). Prints JSON.\n";
+    return 0;
+  }
+  if (p.positional.size() != 2) throw UsageError("score needs TRACE.npy and EMBEDDING.npy (see mmphate score --help)");
+  ScoreOptions so;
+  so.threads = p.opt.threads;
+  if (p.extra.count("k")) so.ks = parse_ks(p.extra["k"]);
+  if (p.extra.count("max_queries")) so.max_queries = std::stol(p.extra["max_queries"]);
+  TraceShape shape;
+  const RowMatrix raw = read_trace(p.positional[0], shape);
+  const RowMatrix Y = read_npy_matrix(p.positional[1]);
+  Options opt = p.opt;
+  if (p.extra.count("nodes")) opt.nan_policy = NanPolicy::zero;  // rows are selected below
+  PreparedTrace trace = prepare_trace(raw, shape, opt);
+  if (p.extra.count("nodes")) {
+    const NpyArray na = read_npy(p.extra["nodes"]);
+    const auto v = na.to_int64();
+    if (na.shape.size() != 2 || na.shape[1] != 3)
+      throw Error(p.extra["nodes"] + ": expected [rows, 3] (epoch, step, unit)");
+    NodeIndex idx;
+    idx.shape = shape;
+    idx.row_of.assign(static_cast<std::size_t>(shape.nodes()), -1);
+    RowMatrix F(static_cast<Index>(na.shape[0]), shape.probes);
+    for (std::size_t r = 0; r < na.shape[0]; ++r) {
+      const std::int64_t e = v[3 * r], t = v[3 * r + 1], u = v[3 * r + 2];
+      if (e < 0 || e >= shape.epochs || t < 0 || t >= shape.steps || u < 0 || u >= shape.units)
+        throw Error(p.extra["nodes"] + ": row " + std::to_string(r) + " names a node outside the trace");
+      const Index full = (e * shape.steps + t) * shape.units + u;
+      idx.row_of[full] = static_cast<Index>(r);
+      idx.full_id.push_back(full);
+      F.row(static_cast<Index>(r)) = trace.features.row(full);
+    }
+    trace.features = F;
+    trace.index = idx;
+  }
+  if (Y.rows() != trace.index.size())
+    throw Error(p.positional[1] + ": " + std::to_string(Y.rows()) + " rows but the trace has " +
+                std::to_string(trace.index.size()) + " nodes (pass --nodes NODES.npy for a subset)");
+  json s = scores_json(community_scores(trace.features, trace.index, Y, so));
+  s["trace"] = p.positional[0];
+  s["embedding"] = p.positional[1];
+  std::cout << s.dump(2) << std::endl;
   return 0;
 }
 
@@ -224,7 +388,8 @@ int main(int argc, char** argv) {
   try {
     if (cmd == "phate") return cmd_phate(argc, argv);
     if (cmd == "embed") return cmd_embed(argc, argv);
-    throw UsageError("unknown command '" + cmd + "' (commands: phate, embed)");
+    if (cmd == "score") return cmd_score(argc, argv);
+    throw UsageError("unknown command '" + cmd + "' (commands: phate, embed, score)");
   } catch (const UsageError& e) {
     std::cerr << "mmphate: " << e.what() << std::endl;
     return 2;

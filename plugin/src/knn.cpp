@@ -1,10 +1,12 @@
 #include "mmphate/knn.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <nanoflann.hpp>
 
 #include "mmphate/error.hpp"
+#include "mmphate/log.hpp"
 #include "mmphate/parallel.hpp"
 
 namespace mmphate {
@@ -44,16 +46,15 @@ struct KnnIndex::Tree {
 
 KnnMethod choose_knn_method(Index n, Index dims, KnnMethod requested) {
   if (requested != KnnMethod::automatic) return requested;
-  // Measured (docs/PERFORMANCE.md, bench_engine): on structured data the k-d tree wins by
-  // 10-25x from 10k points, at 25 and at 100 dimensions (inputs wider than n_pca = 100 are
-  // projected first); brute force only pays on small inputs, where it is exact and cheap.
+  // Brute force is exact and cheap on small inputs. Above, the k-d tree is built and
+  // KnnIndex::calibrate() times it against brute force on the actual queries.
   (void)dims;
   if (n <= 2000) return KnnMethod::exact;
   return KnnMethod::kdtree;
 }
 
 KnnIndex::KnnIndex(const RowMatrix& X, KnnMethod method, int threads)
-    : X_(X), method_(choose_knn_method(X.rows(), X.cols(), method)), threads_(threads) {
+    : X_(X), requested_(method), method_(choose_knn_method(X.rows(), X.cols(), method)), threads_(threads) {
   if (X.rows() < 2) throw Error("nearest-neighbour search needs at least 2 points, got " +
                                 std::to_string(X.rows()));
   if (method_ == KnnMethod::kdtree) tree_ = new Tree(X_);
@@ -69,17 +70,54 @@ Neighbors KnnIndex::knn_all(int k) const {
 
 Neighbors KnnIndex::knn_rows(const std::vector<Index>& rows, int k) const {
   const Index n = X_.rows();
-  const Index q = static_cast<Index>(rows.size());
   if (k < 1 || k >= n)
     throw Error("k = " + std::to_string(k) + " nearest neighbours requested but there are only " +
                 std::to_string(n) + " points (k must be < number of points)");
+  if (!calibrated_) calibrate(rows, k);
+  return search(rows, k, method_);
+}
+
+// The k-d tree wins by orders of magnitude on data of low intrinsic dimension (10-170x on the
+// branching-tree benchmarks) and loses by as much on noisy traces of 25-40 dimensions with
+// large k. Neither size nor nominal dimension predicts which, so `automatic` times both back
+// ends on a sample of the queries and keeps the faster.
+void KnnIndex::calibrate(const std::vector<Index>& rows, int k) const {
+  calibrated_ = true;
+  if (requested_ != KnnMethod::automatic || method_ != KnnMethod::kdtree) return;
+  const std::size_t m = std::min<std::size_t>(rows.size(), 64);
+  if (m == rows.size()) return;  // too few queries to be worth timing
+  std::vector<Index> sample(m);
+  for (std::size_t i = 0; i < m; ++i) sample[i] = rows[i * rows.size() / m];
+  // Brute force first (predictable); then tree queries one by one, given at most the same time.
+  const auto t0 = std::chrono::steady_clock::now();
+  search(sample, k, KnnMethod::exact);
+  const double brute = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::vector<int> idx(static_cast<std::size_t>(k + 1));
+  std::vector<double> d2(static_cast<std::size_t>(k + 1));
+  const auto t1 = std::chrono::steady_clock::now();
+  double tree = 0;
+  for (std::size_t i = 0; i < m && tree <= brute; ++i) {
+    nanoflann::KNNResultSet<double, int> rs(static_cast<std::size_t>(k + 1));
+    rs.init(idx.data(), d2.data());
+    tree_->tree.findNeighbors(rs, X_.row(sample[i]).data(), nanoflann::SearchParams());
+    tree = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
+  }
+  // brute force ran on threads_ threads, the tree queries on one
+  if (tree / std::max(1, resolve_threads(threads_)) > brute) method_ = KnnMethod::exact;
+  logger()->debug("kNN back end: k-d tree {:.2e} s vs brute force {:.2e} s per {} queries -> {}", tree, brute, m,
+                  to_string(method_));
+}
+
+Neighbors KnnIndex::search(const std::vector<Index>& rows, int k, KnnMethod method) const {
+  const Index n = X_.rows();
+  const Index q = static_cast<Index>(rows.size());
   Neighbors out;
   out.n = q;
   out.k = k;
   out.index.resize(static_cast<std::size_t>(q) * k);
   out.distance.resize(static_cast<std::size_t>(q) * k);
 
-  if (method_ == KnnMethod::kdtree) {
+  if (method == KnnMethod::kdtree) {
     parallel_for(q, threads_, [&](Index r) {
       const Index i = rows[r];
       std::vector<int> idx(k + 1);
@@ -112,11 +150,11 @@ Neighbors KnnIndex::knn_rows(const std::vector<Index>& rows, int k) const {
     Matrix G = Q * X_.transpose();  // count x n
     std::vector<std::pair<double, int>> cand(static_cast<std::size_t>(n));
     std::vector<std::pair<double, int>> exact;
+    const int m = static_cast<int>(std::min<Index>(k + margin, n - 1));
     for (Index r = 0; r < count; ++r) {
       const Index i = rows[r0 + r];
       for (Index j = 0; j < n; ++j) cand[j] = {sq(i) + sq(j) - 2.0 * G(r, j), static_cast<int>(j)};
       cand[i].first = std::numeric_limits<double>::infinity();
-      const int m = static_cast<int>(std::min<Index>(k + margin, n - 1));
       std::nth_element(cand.begin(), cand.begin() + (m - 1), cand.end());
       exact.clear();
       for (int j = 0; j < m; ++j)

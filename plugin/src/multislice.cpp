@@ -9,6 +9,7 @@
 #include "mmphate/knn.hpp"
 #include "mmphate/log.hpp"
 #include "mmphate/parallel.hpp"
+#include "mmphate/sparse_build.hpp"
 
 namespace mmphate {
 namespace {
@@ -205,6 +206,7 @@ SparseMatrix multislice_kernel(const RowMatrix& features, const NodeIndex& nodes
         }
     } else {
       const int k = std::min(keep, U.nb.k);
+      out.reserve(static_cast<std::size_t>(2 * m * k));
       for (Index a = 0; a < m; ++a)
         for (int j = 0; j < k; ++j) {
           const double d = U.nb.dist(a, j);
@@ -217,6 +219,12 @@ SparseMatrix multislice_kernel(const RowMatrix& features, const NodeIndex& nodes
     }
   });
   Index inter = 0;
+  {
+    std::size_t total = all.size();
+    for (const auto& v : per_unit) total += v.size();
+    const std::size_t multiway_bound = static_cast<std::size_t>(4 * n);
+    all.reserve(total + multiway_bound);
+  }
   for (auto& v : per_unit) {
     inter += static_cast<Index>(v.size());
     all.insert(all.end(), v.begin(), v.end());
@@ -243,9 +251,7 @@ SparseMatrix multislice_kernel(const RowMatrix& features, const NodeIndex& nodes
         }
   }
 
-  SparseMatrix K(n, n);
-  K.setFromTriplets(all.begin(), all.end(), [](const double& a, const double& b) { return std::max(a, b); });
-  K.makeCompressed();
+  SparseMatrix K = from_triplets_max(n, all, opt.threads);
   if (info) {
     info->interslice_eps = eps;
     info->intraslice_nnz = intra;

@@ -34,6 +34,7 @@ Options Options::mmphate_scalable() {
   o.n_landmark = 2000;
   o.interslice_edges = 100;
   o.svd_power_iterations = 2;
+  o.n_svd = 50;
   return o;
 }
 

@@ -45,7 +45,7 @@ RowMatrix make_multislice_trace(Index slices, Index units, Index probes, int com
   for (Index u = 0; u < units; ++u)
     for (Index p = 0; p < probes; ++p) unit_offset(u, p) = 0.3 * normal(rng);
   RowMatrix X(slices * units, probes);
-  const double step = 2.0 / std::max<Index>(1, slices);
+  const double step = 6.0 / std::max<Index>(1, slices);
   for (Index s = 0; s < slices; ++s) {
     for (Index c = 0; c < communities; ++c)
       for (Index p = 0; p < probes; ++p) {
@@ -54,7 +54,7 @@ RowMatrix make_multislice_trace(Index slices, Index units, Index probes, int com
       }
     for (Index u = 0; u < units; ++u)
       for (Index p = 0; p < probes; ++p)
-        X(s * units + u, p) = profile(community[u], p) + unit_offset(u, p) + 0.2 * normal(rng);
+        X(s * units + u, p) = profile(community[u], p) + unit_offset(u, p) + 0.1 * normal(rng);
   }
   return X;
 }

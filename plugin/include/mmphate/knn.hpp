@@ -3,7 +3,8 @@
 //  * exact: blocked brute force (squared distances via one GEMM per block of rows, then
 //    re-computed directly for the selected candidates so reported distances are exact);
 //  * kdtree: nanoflann's k-d tree, exact as well, far faster on large, low-dimensional data.
-// KnnMethod::automatic picks by size and dimension (see choose_knn_method).
+// KnnMethod::automatic: brute force up to 2000 points; above, whichever back end is faster on
+// a timed sample of the first search's queries.
 #pragma once
 #include <utility>
 #include <vector>
@@ -36,6 +37,7 @@ class KnnIndex {
   KnnIndex(const KnnIndex&) = delete;
   KnnIndex& operator=(const KnnIndex&) = delete;
 
+  // The back end in use (for `automatic`, decided by timing at the first search).
   KnnMethod method() const { return method_; }
 
   // The k nearest other points of every point. Requires k < n.
@@ -49,8 +51,13 @@ class KnnIndex {
 
  private:
   struct Tree;
+  void calibrate(const std::vector<Index>& rows, int k) const;
+  Neighbors search(const std::vector<Index>& rows, int k, KnnMethod method) const;
+
   const RowMatrix& X_;
-  KnnMethod method_;
+  KnnMethod requested_;
+  mutable KnnMethod method_;
+  mutable bool calibrated_ = false;
   int threads_;
   Tree* tree_ = nullptr;
 };
