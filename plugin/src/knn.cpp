@@ -141,6 +141,7 @@ Neighbors KnnIndex::search(const std::vector<Index>& rows, int k, KnnMethod meth
   // k + margin candidates are re-measured exactly (GEMM distances lose digits to
   // cancellation) and the k nearest kept.
   const Vector sq = X_.rowwise().squaredNorm();
+  const double sq_max = sq.maxCoeff();
   const Index blocks = (q + kBlockRows - 1) / kBlockRows;
   const int margin = 8;
   parallel_for(blocks, threads_, [&](Index b) {
@@ -148,17 +149,23 @@ Neighbors KnnIndex::search(const std::vector<Index>& rows, int k, KnnMethod meth
     RowMatrix Q(count, X_.cols());
     for (Index r = 0; r < count; ++r) Q.row(r) = X_.row(rows[r0 + r]);
     Matrix G = Q * X_.transpose();  // count x n
-    std::vector<std::pair<double, int>> cand(static_cast<std::size_t>(n));
+    Eigen::ArrayXd d2(n);
+    std::vector<double> scratch(static_cast<std::size_t>(n));
     std::vector<std::pair<double, int>> exact;
     const int m = static_cast<int>(std::min<Index>(k + margin, n - 1));
     for (Index r = 0; r < count; ++r) {
       const Index i = rows[r0 + r];
-      for (Index j = 0; j < n; ++j) cand[j] = {sq(i) + sq(j) - 2.0 * G(r, j), static_cast<int>(j)};
-      cand[i].first = std::numeric_limits<double>::infinity();
-      std::nth_element(cand.begin(), cand.begin() + (m - 1), cand.end());
+      d2 = sq.array() + sq(i) - 2.0 * G.row(r).transpose().array();
+      d2(i) = std::numeric_limits<double>::infinity();
+      // Select on plain doubles (half the bytes moved of (value, index) pairs), then collect.
+      std::copy(d2.data(), d2.data() + n, scratch.begin());
+      std::nth_element(scratch.begin(), scratch.begin() + (m - 1), scratch.end());
+      // Every point whose GEMM value could hide a true distance below the cut (cancellation
+      // error grows with the squared norms) is re-measured exactly.
+      const double cut = scratch[m - 1] + 1e-13 * (sq(i) + sq_max);
       exact.clear();
-      for (int j = 0; j < m; ++j)
-        exact.emplace_back(std::sqrt(exact_sq_distance(X_, i, cand[j].second)), cand[j].second);
+      for (Index j = 0; j < n; ++j)
+        if (d2(j) <= cut) exact.emplace_back(std::sqrt(exact_sq_distance(X_, i, j)), static_cast<int>(j));
       std::sort(exact.begin(), exact.end());
       for (int j = 0; j < k; ++j) {
         out.index[(r0 + r) * k + j] = exact[j].second;

@@ -42,14 +42,22 @@ Landmarks landmark_operators(const SparseMatrix& K, std::vector<int> cluster, in
   return L;
 }
 
+namespace {
+// S = w^1/2 P_L w^-1/2, symmetrised exactly against round-off.
+Matrix symmetric_conjugate(const Landmarks& L) {
+  const Vector sq = L.weight.cwiseSqrt();
+  Matrix S = sq.asDiagonal() * L.op * sq.cwiseInverse().asDiagonal();
+  return 0.5 * (S + Matrix(S.transpose()));
+}
+}  // namespace
+
 Vector Landmarks::spectrum() const {
-  const Vector sq = weight.cwiseSqrt();
-  Matrix S = sq.asDiagonal() * op * sq.cwiseInverse().asDiagonal();
-  S = 0.5 * (S + Matrix(S.transpose()));  // exact symmetry against round-off
-  Vector ev = symmetric_eigenvalues(S).cwiseAbs();
+  Vector ev = symmetric_eigenvalues(symmetric_conjugate(*this)).cwiseAbs();
   std::sort(ev.data(), ev.data() + ev.size(), std::greater<double>());
   return ev;
 }
+
+EigenPairs Landmarks::symmetric_eigen() const { return mmphate::symmetric_eigen(symmetric_conjugate(*this)); }
 
 Landmarks build_landmarks(const SparseMatrix& K, int n_landmark, int n_svd, std::uint64_t seed,
                           int threads, StageTimes* times, int power_iterations) {

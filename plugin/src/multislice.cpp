@@ -87,13 +87,16 @@ TripletList intraslice(const RowMatrix& features, const NodeIndex& nodes, const 
         if (j != i) cand.emplace_back(static_cast<int>(j), D(i, j));
       append_alpha_decay_row(static_cast<int>(i), sigma, opt.decay, opt.thresh, cand, local);
     }
-    SparseMatrix Ks(m, m);
-    Ks.setFromTriplets(local.begin(), local.end());
-    const SparseMatrix S = symmetrize(Ks);
-    for (Index r = 0; r < S.outerSize(); ++r)
-      for (SparseMatrix::InnerIterator it(S, r); it; ++it)
-        if (it.value() >= opt.thresh)
-          out.emplace_back(static_cast<int>(rows[it.row()]), static_cast<int>(rows[it.col()]), it.value());
+    // Dense symmetrisation: slices hold tens to hundreds of units, so an m x m block is
+    // cheaper than building a sparse matrix per slice.
+    Matrix Kd = Matrix::Zero(m, m);
+    for (const auto& t : local) Kd(t.row(), t.col()) = t.value();
+    for (Index i = 0; i < m; ++i)
+      for (Index j = 0; j < m; ++j) {
+        const double v = 0.5 * (Kd(i, j) + Kd(j, i));
+        if (v >= opt.thresh && v > 0)
+          out.emplace_back(static_cast<int>(rows[i]), static_cast<int>(rows[j]), v);
+      }
   });
   TripletList all;
   for (auto& v : per_slice) all.insert(all.end(), v.begin(), v.end());

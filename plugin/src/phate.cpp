@@ -1,6 +1,8 @@
 #include "mmphate/phate.hpp"
 
+#include <algorithm>
 #include <cmath>
+#include <functional>
 
 #include "mmphate/diffusion.hpp"
 #include "mmphate/error.hpp"
@@ -25,6 +27,19 @@ void require_dense_fits(Index n) {
     throw Error("the diffusion operator would be a dense " + std::to_string(n) + " x " +
                 std::to_string(n) + " matrix (~" + std::to_string(static_cast<long long>(bytes / 1e9)) +
                 " GB of work space): set n_landmark to at most a few thousand");
+}
+
+EigenPairs lm_symmetric_eigen(const Landmarks& lm) { return lm.symmetric_eigen(); }
+
+// P_L^t = w^-1/2 V diag(lambda^t) V^T w^1/2 from the symmetric conjugate's eigenpairs.
+Matrix landmark_power(const Landmarks& lm, const EigenPairs& eig, int t) {
+  const Vector sq = lm.weight.cwiseSqrt();
+  const Vector lt = eig.values.array().pow(static_cast<double>(t)).matrix();
+  const Matrix left = sq.cwiseInverse().asDiagonal() * eig.vectors * lt.asDiagonal();
+  const Matrix right = eig.vectors.transpose() * sq.asDiagonal();
+  Matrix out;
+  out.noalias() = left * right;
+  return out;
 }
 
 }  // namespace
@@ -73,13 +88,20 @@ EmbedResult embed_kernel(const SparseMatrix& K, const Options& opt) {
       lm = build_landmarks(K, opt.n_landmark, opt.n_svd, opt.seed, opt.threads, &res.times,
                            opt.svd_power_iterations);
       res.n_landmarks = lm.count;
-      M = lm.op;
     } else {
       require_dense_fits(n);
       M = Matrix(diffusion_operator(K));
     }
   }
-  require_dense_fits(M.rows());
+  require_dense_fits(res.landmarks_used ? lm.count : n);
+
+  // With landmarks, P_L is a reversible chain: one eigendecomposition of its symmetric
+  // conjugate gives both the spectrum for the automatic t and P_L^t.
+  EigenPairs landmark_eigen;
+  if (res.landmarks_used) {
+    ScopedStage st(res.times, "landmark_spectrum");
+    landmark_eigen = lm_symmetric_eigen(lm);
+  }
 
   if (opt.t == 0) {
     ScopedStage st(res.times, "auto_t");
@@ -88,7 +110,13 @@ EmbedResult embed_kernel(const SparseMatrix& K, const Options& opt) {
     // exceed 1 when landmark sizes are uneven (measured: up to 1.94 on lstm16_12epochs), which
     // collapses the entropy curve and halves t (13 vs the reference's 26 / 31); its
     // eigenvalues stay in [-1, 1] and give t = 31 there (docs/ARCHITECTURE.md).
-    const Vector s = res.landmarks_used ? lm.spectrum() : singular_values(M);
+    Vector s;
+    if (res.landmarks_used) {
+      s = landmark_eigen.values.cwiseAbs();
+      std::sort(s.data(), s.data() + s.size(), std::greater<double>());
+    } else {
+      s = singular_values(M);
+    }
     res.entropy = von_neumann_entropy(s, opt.t_max);
     res.t = knee_index(res.entropy);
     res.t_automatic = true;
@@ -101,7 +129,7 @@ EmbedResult embed_kernel(const SparseMatrix& K, const Options& opt) {
   Matrix D;
   {
     ScopedStage st(res.times, "potential");
-    Matrix U = matrix_power(M, res.t);
+    Matrix U = res.landmarks_used ? landmark_power(lm, landmark_eigen, res.t) : matrix_power(M, res.t);
     M.resize(0, 0);
     potential_transform(U, opt.gamma);
     D = row_distances(U);

@@ -160,4 +160,15 @@ Vector symmetric_eigenvalues(const Matrix& A) {
   return w;
 }
 
+EigenPairs symmetric_eigen(const Matrix& A) {
+  const Index n = A.rows();
+  EigenPairs out;
+  out.vectors = A;
+  out.values.resize(n);
+  const lapack_int info = LAPACKE_dsyevd(LAPACK_COL_MAJOR, 'V', 'U', static_cast<lapack_int>(n),
+                                         out.vectors.data(), static_cast<lapack_int>(n), out.values.data());
+  if (info != 0) throw Error("LAPACK dsyevd failed with info = " + std::to_string(info));
+  return out;
+}
+
 }  // namespace mmphate

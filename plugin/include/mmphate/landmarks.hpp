@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "mmphate/log.hpp"
+#include "mmphate/spectral.hpp"
 #include "mmphate/types.hpp"
 
 namespace mmphate {
@@ -27,6 +28,11 @@ struct Landmarks {
 
   // Eigenvalue magnitudes of P_L (via its symmetric conjugate), descending.
   Vector spectrum() const;
+
+  // Eigendecomposition of the symmetric conjugate S = w^1/2 P_L w^-1/2 (LAPACK dsyevd). It
+  // gives both the spectrum for the automatic t and P_L^t = w^-1/2 V diag(lambda^t) V^T w^1/2:
+  // one dsyevd and one GEMM instead of a separate spectrum and log2(t) + popcount(t) GEMMs.
+  EigenPairs symmetric_eigen() const;
 };
 
 // Spectral features used for clustering (N x n_svd).

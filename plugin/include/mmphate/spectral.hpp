@@ -24,4 +24,7 @@ EigenPairs top_eigenpairs_dense(const Matrix& A, int k);
 // All eigenvalues (ascending) of a dense symmetric matrix.
 Vector symmetric_eigenvalues(const Matrix& A);
 
+// All eigenpairs (values ascending) of a dense symmetric matrix, LAPACK dsyevd.
+EigenPairs symmetric_eigen(const Matrix& A);
+
 }  // namespace mmphate
