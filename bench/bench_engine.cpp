@@ -13,21 +13,13 @@
 #include <string>
 
 #include "mmphate/allocator.hpp"
+#include "mmphate/memory.hpp"
 #include "mmphate/npy.hpp"
 #include "mmphate/phate.hpp"
 #include "mmphate/synthetic.hpp"
 
 using namespace mmphate;
 
-namespace {
-double peak_rss_mb() {
-  std::ifstream in("/proc/self/status");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
-  return 0.0;
-}
-}  // namespace
 
 int main(int argc, char** argv) {
   if (argc < 3) {

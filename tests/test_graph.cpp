@@ -18,27 +18,17 @@
 #include "mmphate/normalize.hpp"
 #include "mmphate/parallel.hpp"
 
+#include "test_util.hpp"
+
 using namespace mmphate;
 
 namespace {
 
-// Eigen, OpenMP and BLAS on one thread: the tests are tiny and ctest runs them in parallel.
-class SingleThreaded : public ::testing::Environment {
- public:
-  void SetUp() override { set_engine_threads(1); }
-};
 [[maybe_unused]] ::testing::Environment* const single_threaded =
-    ::testing::AddGlobalTestEnvironment(new SingleThreaded);
+    ::testing::AddGlobalTestEnvironment(new mmphate::testing::SingleThreaded);
 
 
-RowMatrix random_matrix(Index rows, Index cols, std::uint64_t seed, double scale = 1.0) {
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<double> normal(0.0, scale);
-  RowMatrix X(rows, cols);
-  for (Index i = 0; i < rows; ++i)
-    for (Index j = 0; j < cols; ++j) X(i, j) = normal(rng);
-  return X;
-}
+using mmphate::testing::random_matrix;
 
 Matrix brute_distances(const RowMatrix& X) {
   const Index n = X.rows();
@@ -62,14 +52,7 @@ bool is_symmetric(const SparseMatrix& K, double tol) {
   return (A - A.transpose()).cwiseAbs().maxCoeff() <= tol;
 }
 
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using mmphate::testing::error_of;
 
 }  // namespace
 

@@ -20,6 +20,7 @@
 #include "mmphate/error.hpp"
 #include "mmphate/log.hpp"
 #include "mmphate/allocator.hpp"
+#include "mmphate/memory.hpp"
 #include "mmphate/npy.hpp"
 #include "mmphate/phate.hpp"
 #include "mmphate/scores.hpp"
@@ -44,13 +45,6 @@ const char* kTopUsage =
     "\n"
     "Run 'mmphate <command> --help' for the options of a command.\n";
 
-double peak_rss_mb() {
-  std::ifstream in("/proc/self/status");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
-  return 0.0;
-}
 
 struct Parsed {
   std::vector<std::string> positional;

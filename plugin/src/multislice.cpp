@@ -266,14 +266,7 @@ SparseMatrix multislice_kernel(const RowMatrix& features, const NodeIndex& nodes
 
 namespace {
 NodeIndex all_nodes(const RowMatrix& features, Index slices, Index units) {
-  if (slices < 1 || units < 1 || features.rows() != slices * units)
-    throw Error("multislice input: expected " + std::to_string(slices) + " x " + std::to_string(units) + " = " +
-                std::to_string(slices * units) + " nodes, got " + std::to_string(features.rows()));
-  TraceShape shape;
-  shape.epochs = slices;
-  shape.units = units;
-  shape.probes = features.cols();
-  return NodeIndex::all(shape);
+  return NodeIndex::all(slice_trace_shape(features, slices, units));
 }
 }  // namespace
 

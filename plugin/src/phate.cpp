@@ -215,14 +215,7 @@ EmbedResult run_multislice(const RowMatrix& raw, const TraceShape& shape, const 
 }
 
 EmbedResult run_multislice(const RowMatrix& features, Index slices, Index units, const Options& opt) {
-  if (slices < 1 || units < 1 || features.rows() != slices * units)
-    throw Error("multislice input: expected " + std::to_string(slices) + " x " + std::to_string(units) + " = " +
-                std::to_string(slices * units) + " nodes, got " + std::to_string(features.rows()));
-  TraceShape shape;
-  shape.epochs = slices;
-  shape.units = units;
-  shape.probes = features.cols();
-  return run_multislice(features, shape, opt);
+  return run_multislice(features, slice_trace_shape(features, slices, units), opt);
 }
 
 }  // namespace mmphate

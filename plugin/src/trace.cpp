@@ -17,6 +17,17 @@ NodeIndex NodeIndex::all(const TraceShape& shape) {
   return idx;
 }
 
+TraceShape slice_trace_shape(const RowMatrix& features, Index slices, Index units) {
+  if (slices < 1 || units < 1 || features.rows() != slices * units)
+    throw Error("multislice input: expected " + std::to_string(slices) + " x " + std::to_string(units) + " = " +
+                std::to_string(slices * units) + " nodes, got " + std::to_string(features.rows()));
+  TraceShape shape;
+  shape.epochs = slices;
+  shape.units = units;
+  shape.probes = features.cols();
+  return shape;
+}
+
 PreparedTrace prepare_trace(const RowMatrix& raw, const TraceShape& shape, const Options& opt) {
   if (shape.units < 1 || shape.slices() < 1)
     throw Error("the trace has no nodes (epochs x steps x units = " + std::to_string(shape.nodes()) + ")");

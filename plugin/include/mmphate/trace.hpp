@@ -43,6 +43,9 @@ struct PreparedTrace {
   Index constant_nodes = 0;  // constant across probes: zero vectors after z-scoring
 };
 
+// Shape of M-PHATE-style input [slices, units, probes] (steps = 1); checks the row count.
+TraceShape slice_trace_shape(const RowMatrix& features, Index slices, Index units);
+
 // raw: (epochs * steps * units) x probes. Applies opt.nan_policy and opt.normalize.
 PreparedTrace prepare_trace(const RowMatrix& raw, const TraceShape& shape, const Options& opt);
 

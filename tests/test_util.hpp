@@ -1,0 +1,41 @@
+// Shared helpers of the unit tests: one engine thread per test process, seeded data.
+#pragma once
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <random>
+#include <string>
+
+#include "mmphate/error.hpp"
+#include "mmphate/parallel.hpp"
+#include "mmphate/types.hpp"
+
+namespace mmphate::testing {
+
+// Eigen, OpenMP and BLAS on one thread: the tests are tiny and ctest runs them in parallel.
+class SingleThreaded : public ::testing::Environment {
+ public:
+  void SetUp() override { set_engine_threads(1); }
+};
+
+// Gaussian rows x cols matrix, seeded.
+inline RowMatrix random_matrix(Index rows, Index cols, std::uint64_t seed, double scale = 1.0) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> normal(0.0, scale);
+  RowMatrix X(rows, cols);
+  for (Index i = 0; i < rows; ++i)
+    for (Index j = 0; j < cols; ++j) X(i, j) = normal(rng);
+  return X;
+}
+
+// The message of the mmphate::Error that fn throws, or "" when it throws none.
+inline std::string error_of(const std::function<void()>& fn) {
+  try {
+    fn();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace mmphate::testing
