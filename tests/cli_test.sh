@@ -60,6 +60,7 @@ expect_error missing-file 1 "cannot open" -- phate "$tmp/none.npy" "$tmp/o.npy"
 expect_error garbage-file 1 "not a .npy file" -- phate "$tmp/garbage.npy" "$tmp/o.npy"
 expect_error wrong-dtype 1 "expected a 2-D array" -- phate "$fixtures/tree_phate/labels.npy" "$tmp/o.npy"
 expect_error nan 1 "NaN" -- phate "$tmp/nan.npy" "$tmp/o.npy" --knn 2
+expect_error dashed-flag 1 "allowed 'error', 'drop-node', 'zero'" -- embed "$fixtures/synthetic_mphate/input.npy" "$tmp/e" --nan-policy skip
 expect_error knn-too-large 1 "knn = 5000" -- phate "$fixtures/tree_phate/input.npy" "$tmp/o.npy" --knn 5000
 expect_error bad-value 1 "gamma = 3" -- phate "$fixtures/tree_phate/input.npy" "$tmp/o.npy" --gamma 3
 expect_error unknown-flag 2 "unknown option --bogus" -- phate "$fixtures/tree_phate/input.npy" "$tmp/o.npy" --bogus 1

@@ -63,6 +63,8 @@ Parsed parse(int argc, char** argv, Options defaults, const std::vector<std::str
     if (a == "--help" || a == "-h") { p.help = true; continue; }
     if (a == "--quiet" || a == "-q") { p.quiet = true; continue; }
     if (a.rfind("--", 0) == 0) {
+      // --nan-policy and --nan_policy are the same flag.
+      std::replace(a.begin() + 2, a.begin() + static_cast<std::ptrdiff_t>(std::min(a.find('='), a.size())), '-', '_');
       std::string name = a.substr(2);
       const auto eq = name.find('=');
       if (eq != std::string::npos) name = name.substr(0, eq);
