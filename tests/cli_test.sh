@@ -44,6 +44,12 @@ else
   echo "FAIL embed --labels / score"; fail=$((fail + 1))
 fi
 
+# --config applies a JSON preset; flags still override it.
+if "$bin" phate "$fixtures/tree_phate/input.npy" "$tmp/c.npy" --quiet --config "$(dirname "$0")/../configs/phate.json" \
+     --t 7 >"$tmp/c.json" && grep -q '"t": 7' "$tmp/c.json"; then
+  passed=$((passed + 1)); else echo "FAIL --config"; fail=$((fail + 1)); fi
+echo '{"knnn": 3}' >"$tmp/bad_config.json"
+
 # Bad input: exactly one "mmphate: ..." error line on stderr, non-zero exit.
 printf 'not a numpy file' >"$tmp/garbage.npy"
 python_free_nan() {  # a 4 x 2 float64 .npy with one NaN, written byte by byte
@@ -68,6 +74,7 @@ expect_error bad-enum 1 "allowed 'smacof', 'sgd'" -- phate "$fixtures/tree_phate
 expect_error unwritable 1 "cannot" -- phate "$fixtures/tree_phate/input.npy" "/nonexistent-dir/o.npy"
 expect_error embed-2d 1 "expected a trace" -- embed "$fixtures/tree_phate/input.npy" "$tmp/e"
 expect_error unknown-command 2 "unknown command" -- frobnicate
+expect_error bad-config 1 "unknown key 'knnn'" -- phate "$fixtures/tree_phate/input.npy" "$tmp/o.npy" --config "$tmp/bad_config.json"
 expect_error bad-preset 2 "invalid --preset" -- embed "$fixtures/synthetic_mphate/input.npy" "$tmp/e" --preset fast
 expect_error bad-mode 1 "allowed 'faithful', 'scalable'" -- embed "$fixtures/synthetic_mphate/input.npy" "$tmp/e" --multislice_mode dense
 expect_error faithful-budget 1 "memory_budget_gb" -- embed "$fixtures/synthetic_mphate/input.npy" "$tmp/e" --preset reference --memory_budget_gb 0.000001

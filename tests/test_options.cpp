@@ -1,4 +1,5 @@
 // Unit tests of Options: defaults, validate() naming the offending field, and the parsers.
+#include "mmphate/option_table.hpp"
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -158,4 +159,70 @@ TEST(Options, ToStringRoundTripsThroughParse) {
   for (auto s : {MdsSolver::smacof, MdsSolver::sgd}) EXPECT_EQ(parse_mds_solver(to_string(s)), s);
   for (auto k : {KnnMethod::automatic, KnnMethod::exact, KnnMethod::kdtree})
     EXPECT_EQ(parse_knn_method(to_string(k)), k);
+}
+
+// ---------------------------------------------------------------- JSON configs
+
+namespace {
+
+mmphate::Options load_config(const std::string& name, mmphate::Options base) {
+  mmphate::cli::apply_options_file(base, std::string(MMPHATE_SOURCE_DIR) + "/configs/" + name);
+  return base;
+}
+
+bool same_options(const mmphate::Options& a, const mmphate::Options& b) {
+  return mmphate::cli::options_to_json(a) == mmphate::cli::options_to_json(b);
+}
+
+}  // namespace
+
+TEST(OptionsJson, ShippedPresetsRoundTrip) {
+  using mmphate::Options;
+  // Loading a preset file onto any base yields the preset (every field is in the file).
+  EXPECT_TRUE(same_options(load_config("phate.json", Options::mphate()), Options::phate()));
+  EXPECT_TRUE(same_options(load_config("mmphate_reference.json", Options::phate()), Options::mphate()));
+  EXPECT_TRUE(same_options(load_config("mmphate_scalable.json", Options::phate()), Options::mmphate_scalable()));
+  const Options har = load_config("uci_har_lstm30_3d.json", Options::phate());
+  EXPECT_EQ(har.n_components, 3);
+  EXPECT_EQ(har.multislice_mode, mmphate::MultisliceMode::scalable);
+  EXPECT_NO_THROW(har.validate());
+  EXPECT_NO_THROW(load_config("area2_bump_lstm20.json", Options::phate()).validate());
+}
+
+TEST(OptionsJson, UnknownKeyAndWrongTypeAreNamed) {
+  mmphate::Options o;
+  try {
+    mmphate::cli::apply_options_json(o, nlohmann::json{{"knnn", 5}}, "cfg.json");
+    FAIL() << "unknown key accepted";
+  } catch (const mmphate::Error& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("cfg.json"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("'knnn'"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("intraslice_knn"), std::string::npos) << msg;  // lists the valid keys
+  }
+  try {
+    mmphate::cli::apply_options_json(o, nlohmann::json{{"knn", nlohmann::json::array({1, 2})}}, "cfg.json");
+    FAIL() << "array value accepted";
+  } catch (const mmphate::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("'knn'"), std::string::npos) << e.what();
+  }
+  try {
+    mmphate::cli::apply_options_json(o, nlohmann::json{{"mds_solver", "fast"}}, "cfg.json");
+    FAIL() << "bad enum accepted";
+  } catch (const mmphate::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("'smacof', 'sgd'"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(mmphate::cli::apply_options_json(o, nlohmann::json::array(), "cfg.json"), mmphate::Error);
+}
+
+TEST(OptionsJson, ValuesApplyWithTheirTypes) {
+  mmphate::Options o;
+  mmphate::cli::apply_options_json(
+      o, nlohmann::json{{"knn", 7}, {"gamma", 0.25}, {"normalize", false}, {"nan_policy", "drop-node"}, {"seed", 9}},
+      "cfg.json");
+  EXPECT_EQ(o.knn, 7);
+  EXPECT_DOUBLE_EQ(o.gamma, 0.25);
+  EXPECT_FALSE(o.normalize);
+  EXPECT_EQ(o.nan_policy, mmphate::NanPolicy::drop_node);
+  EXPECT_EQ(o.seed, 9u);
 }

@@ -16,11 +16,11 @@
 #include <string>
 #include <vector>
 
-#include "cli_options.hpp"
 #include "mmphate/error.hpp"
 #include "mmphate/log.hpp"
 #include "mmphate/allocator.hpp"
 #include "mmphate/memory.hpp"
+#include "mmphate/option_table.hpp"
 #include "mmphate/npy.hpp"
 #include "mmphate/phate.hpp"
 #include "mmphate/scores.hpp"
@@ -42,6 +42,7 @@ const char* kTopUsage =
     "  embed TRACE.npy OUT_DIR [options]  multislice PHATE (M-PHATE / MM-PHATE) on a trace\n"
     "                                     [epochs, steps, units, probes] or [slices, units, probes]\n"
     "  score TRACE.npy EMBEDDING.npy      community-structure scores of an embedding of a trace\n"
+    "  config [phate|reference|scalable]  print a preset's options as JSON (for --config files)\n"
     "\n"
     "Run 'mmphate <command> --help' for the options of a command.\n";
 
@@ -58,10 +59,14 @@ struct Parsed {
 Parsed parse(int argc, char** argv, Options defaults, const std::vector<std::string>& extra_names = {}) {
   Parsed p;
   p.opt = defaults;
+  // --config FILE.json applies before the other flags, whatever their order.
+  for (int i = 2; i + 1 < argc; ++i)
+    if (std::string(argv[i]) == "--config") cli::apply_options_file(p.opt, argv[i + 1]);
   for (int i = 2; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--help" || a == "-h") { p.help = true; continue; }
     if (a == "--quiet" || a == "-q") { p.quiet = true; continue; }
+    if (a == "--config") { ++i; continue; }
     if (a.rfind("--", 0) == 0) {
       // --nan-policy and --nan_policy are the same flag.
       std::replace(a.begin() + 2, a.begin() + static_cast<std::ptrdiff_t>(std::min(a.find('='), a.size())), '-', '_');
@@ -111,11 +116,6 @@ void require_writable(const std::string& path) {
   std::remove(probe.c_str());
 }
 
-json options_json(const Options& o) {
-  json j;
-  for (const auto& f : cli::option_flags()) j[f.name] = f.get(o);
-  return j;
-}
 
 json summary_json(const EmbedResult& r, const Options& o, double wall) {
   json j;
@@ -133,7 +133,7 @@ json summary_json(const EmbedResult& r, const Options& o, double wall) {
   j["stage_seconds"] = times;
   j["wall_seconds"] = wall;
   j["peak_rss_mb"] = peak_rss_mb();
-  j["options"] = options_json(o);
+  j["options"] = cli::options_to_json(o);
   return j;
 }
 
@@ -144,6 +144,7 @@ int cmd_phate(int argc, char** argv) {
                  "Plain PHATE of the rows of IN.npy ([n, d], float32 or float64). Writes the embedding\n"
                  "[n, n_components] float64 to OUT.npy and a JSON summary to stdout.\n\noptions:\n"
               << cli::option_help(Options::phate())
+              << "  --config FILE.json    options from a JSON object (configs/), applied before flags\n"
               << "  --quiet               no progress on stderr\n  --help                this text\n";
     return 0;
   }
@@ -247,6 +248,7 @@ int cmd_embed(int argc, char** argv) {
   Parsed p = parse(argc, argv, defaults, {"preset", "labels", "k", "max_queries"});
   if (p.help) {
     std::cout << kEmbedHelp << cli::option_help(defaults)
+              << "  --config FILE.json    options from a JSON object (configs/), applied before flags\n"
               << "  --quiet               no progress on stderr\n  --help                this text\n";
     return 0;
   }
@@ -318,6 +320,17 @@ int cmd_embed(int argc, char** argv) {
   return 0;
 }
 
+int cmd_config(int argc, char** argv) {
+  const std::string preset = argc >= 3 ? argv[2] : "scalable";
+  Options o;
+  if (preset == "phate") o = Options::phate();
+  else if (preset == "reference") o = Options::mphate();
+  else if (preset == "scalable") o = Options::mmphate_scalable();
+  else throw UsageError("config: unknown preset '" + preset + "' (allowed: phate, reference, scalable)");
+  std::cout << cli::options_to_json(o).dump(2) << std::endl;
+  return 0;
+}
+
 int cmd_score(int argc, char** argv) {
   const Options defaults = multislice_preset(argc, argv);
   Parsed p = parse(argc, argv, defaults, {"preset", "nodes", "k", "max_queries"});
@@ -385,7 +398,8 @@ int main(int argc, char** argv) {
     if (cmd == "phate") return cmd_phate(argc, argv);
     if (cmd == "embed") return cmd_embed(argc, argv);
     if (cmd == "score") return cmd_score(argc, argv);
-    throw UsageError("unknown command '" + cmd + "' (commands: phate, embed, score)");
+    if (cmd == "config") return cmd_config(argc, argv);
+    throw UsageError("unknown command '" + cmd + "' (commands: phate, embed, score, config)");
   } catch (const UsageError& e) {
     std::cerr << "mmphate: " << e.what() << std::endl;
     return 2;

@@ -1,4 +1,6 @@
-#include "cli_options.hpp"
+#include "mmphate/option_table.hpp"
+
+#include <fstream>
 
 #include <cstdlib>
 #include <sstream>
@@ -24,6 +26,7 @@ double to_double(const std::string& name, const std::string& v) {
 
 std::string num(double v) {
   std::ostringstream os;
+  os.precision(17);
   os << v;
   return os.str();
 }
@@ -112,6 +115,68 @@ std::string option_help(const Options& defaults) {
     os << left << f.help << " (default: " << f.get(defaults) << ")\n";
   }
   return os.str();
+}
+
+namespace {
+
+std::string valid_keys() {
+  std::string names;
+  for (const auto& f : option_flags()) names += (names.empty() ? "" : ", ") + f.name;
+  return names;
+}
+
+}  // namespace
+
+void apply_options_json(Options& opt, const nlohmann::json& config, const std::string& source) {
+  if (!config.is_object()) throw Error(source + ": expected a JSON object of option names and values");
+  for (const auto& [key, value] : config.items()) {
+    const Flag* flag = nullptr;
+    for (const auto& f : option_flags())
+      if (f.name == key) flag = &f;
+    if (!flag) throw Error(source + ": unknown key '" + key + "' (valid keys: " + valid_keys() + ")");
+    std::string text;
+    if (value.is_string()) text = value.get<std::string>();
+    else if (value.is_boolean()) text = value.get<bool>() ? "true" : "false";
+    else if (value.is_number_integer() || value.is_number_unsigned()) text = std::to_string(value.get<long long>());
+    else if (value.is_number_float()) {
+      std::ostringstream os;
+      os.precision(17);
+      os << value.get<double>();
+      text = os.str();
+    } else {
+      throw Error(source + ": key '" + key + "' has a value of the wrong type (" + value.type_name() + ")");
+    }
+    try {
+      flag->set(opt, text);
+    } catch (const Error& e) {
+      throw Error(source + ": key '" + key + "': " + e.what());
+    }
+  }
+}
+
+void apply_options_file(Options& opt, const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw Error("cannot open config '" + path + "'");
+  nlohmann::json config;
+  try {
+    config = nlohmann::json::parse(in);
+  } catch (const nlohmann::json::parse_error& e) {
+    throw Error(path + ": invalid JSON: " + e.what());
+  }
+  apply_options_json(opt, config, path);
+}
+
+nlohmann::json options_to_json(const Options& opt) {
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& f : option_flags()) {
+    const std::string v = f.get(opt);
+    char* end = nullptr;
+    const double num = std::strtod(v.c_str(), &end);
+    if (v == "true" || v == "false") j[f.name] = (v == "true");
+    else if (!v.empty() && *end == '\0') j[f.name] = (v.find_first_of(".eE") == std::string::npos) ? nlohmann::json(std::stoll(v)) : nlohmann::json(num);
+    else j[f.name] = v;
+  }
+  return j;
 }
 
 }  // namespace mmphate::cli
