@@ -28,7 +28,8 @@ TraceShape slice_trace_shape(const RowMatrix& features, Index slices, Index unit
   return shape;
 }
 
-PreparedTrace prepare_trace(const RowMatrix& raw, const TraceShape& shape, const Options& opt) {
+PreparedTrace prepare_trace(const RowMatrix& raw, const TraceShape& shape, const Options& opt,
+                            const std::vector<std::uint8_t>* node_valid) {
   if (shape.units < 1 || shape.slices() < 1)
     throw Error("the trace has no nodes (epochs x steps x units = " + std::to_string(shape.nodes()) + ")");
   if (shape.probes < 1) throw Error("the probe set is empty (0 probes)");
@@ -40,16 +41,25 @@ PreparedTrace prepare_trace(const RowMatrix& raw, const TraceShape& shape, const
                 ", " + std::to_string(shape.units) + ", " + std::to_string(shape.probes) + "] needs " +
                 std::to_string(shape.nodes()) + " x " + std::to_string(shape.probes));
 
+  if (node_valid && static_cast<Index>(node_valid->size()) != raw.rows())
+    throw Error("node_valid has " + std::to_string(node_valid->size()) + " entries for " +
+                std::to_string(raw.rows()) + " nodes");
   PreparedTrace out;
   std::vector<char> bad(static_cast<std::size_t>(raw.rows()), 0);
+  std::vector<char> padded(static_cast<std::size_t>(raw.rows()), 0);
+  if (node_valid)
+    for (Index r = 0; r < raw.rows(); ++r)
+      if (!(*node_valid)[r]) { padded[r] = 1; ++out.padded_nodes; }
   Index first = -1, first_probe = -1;
-  for (Index r = 0; r < raw.rows(); ++r)
+  for (Index r = 0; r < raw.rows(); ++r) {
+    if (padded[r]) continue;  // padding never becomes a node, whatever it holds
     for (Index c = 0; c < raw.cols(); ++c)
       if (!std::isfinite(raw(r, c))) {
         ++out.nonfinite_values;
         bad[r] = 1;
         if (first < 0) { first = r; first_probe = c; }
       }
+  }
   Index bad_nodes = 0;
   for (char b : bad) bad_nodes += b;
 
@@ -66,18 +76,21 @@ PreparedTrace prepare_trace(const RowMatrix& raw, const TraceShape& shape, const
                    bad_nodes, where, to_string(opt.nan_policy));
   }
 
-  if (opt.nan_policy == NanPolicy::drop_node && bad_nodes > 0) {
+  const bool drop_bad = opt.nan_policy == NanPolicy::drop_node && bad_nodes > 0;
+  if (drop_bad || out.padded_nodes > 0) {
     out.index.shape = shape;
     out.index.row_of.assign(static_cast<std::size_t>(shape.nodes()), -1);
     for (Index r = 0; r < raw.rows(); ++r)
-      if (!bad[r]) {
+      if (!padded[r] && !(drop_bad && bad[r])) {
         out.index.row_of[r] = static_cast<Index>(out.index.full_id.size());
         out.index.full_id.push_back(r);
       }
-    out.dropped_nodes = bad_nodes;
+    out.dropped_nodes = drop_bad ? bad_nodes : 0;
     out.features.resize(out.index.size(), raw.cols());
     for (Index i = 0; i < out.index.size(); ++i) out.features.row(i) = raw.row(out.index.full_id[i]);
-    if (out.index.size() == 0) throw Error("every node of the trace holds NaN/Inf: nothing left to embed");
+    if (out.index.size() == 0) throw Error("no valid node left in the trace (all NaN/Inf or padding)");
+    if (!drop_bad && out.nonfinite_values > 0)
+      out.features = out.features.unaryExpr([](double v) { return std::isfinite(v) ? v : 0.0; });
   } else {
     out.index = NodeIndex::all(shape);
     out.features = raw;

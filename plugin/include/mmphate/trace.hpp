@@ -4,6 +4,7 @@
 // with slice = epoch * steps + step. prepare_trace() applies the NaN policy and the z-score and
 // returns the features of the nodes that stay in the graph together with their index.
 #pragma once
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -39,7 +40,8 @@ struct PreparedTrace {
   RowMatrix features;  // graph rows x probes (z-scored when requested)
   NodeIndex index;
   Index nonfinite_values = 0;
-  Index dropped_nodes = 0;
+  Index dropped_nodes = 0;   // removed by nan_policy drop-node
+  Index padded_nodes = 0;    // excluded by node_valid
   Index constant_nodes = 0;  // constant across probes: zero vectors after z-scoring
 };
 
@@ -47,6 +49,9 @@ struct PreparedTrace {
 TraceShape slice_trace_shape(const RowMatrix& features, Index slices, Index units);
 
 // raw: (epochs * steps * units) x probes. Applies opt.nan_policy and opt.normalize.
-PreparedTrace prepare_trace(const RowMatrix& raw, const TraceShape& shape, const Options& opt);
+// node_valid (optional, one per node): nodes marked 0 (padded time steps) never become graph
+// nodes, whatever their values.
+PreparedTrace prepare_trace(const RowMatrix& raw, const TraceShape& shape, const Options& opt,
+                            const std::vector<std::uint8_t>* node_valid = nullptr);
 
 }  // namespace mmphate

@@ -1,0 +1,293 @@
+#include "mmphate/snapshot_store.hpp"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <dirent.h>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "mmphate/error.hpp"
+#include "mmphate/log.hpp"
+#include "mmphate/npy.hpp"
+
+namespace mmphate {
+namespace {
+
+std::string shape_text(Index t, Index u, Index s) {
+  return "[" + std::to_string(t) + " steps, " + std::to_string(u) + " units, " + std::to_string(s) + " probes]";
+}
+
+// Original indices of the steps kept by the sampling policy.
+std::vector<Index> sampled_steps(Index steps, const RetentionPolicy& p) {
+  std::vector<Index> keep;
+  if (p.step_sampling == StepSampling::stride) {
+    for (Index t = 0; t < steps; t += p.step_stride) keep.push_back(t);
+  } else if (p.step_sampling == StepSampling::even && p.step_count < steps) {
+    // step_count points spread evenly over [0, steps - 1], first and last included.
+    for (int i = 0; i < p.step_count; ++i)
+      keep.push_back(p.step_count == 1 ? 0
+                                       : static_cast<Index>(std::llround(static_cast<double>(i) * (steps - 1) /
+                                                                         (p.step_count - 1))));
+  } else {
+    for (Index t = 0; t < steps; ++t) keep.push_back(t);
+  }
+  return keep;
+}
+
+std::string epoch_file(std::int64_t epoch) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "epoch_%06lld.npy", static_cast<long long>(epoch));
+  return buf;
+}
+
+void make_dir(const std::string& path) {
+  if (::mkdir(path.c_str(), 0755) != 0 && errno != EEXIST)
+    throw Error("cannot create directory '" + path + "'");
+}
+
+}  // namespace
+
+void RetentionPolicy::validate() const {
+  if (max_epochs < 1) throw Error("invalid retention max_epochs = " + std::to_string(max_epochs) + ": allowed >= 1");
+  if (thin_dense < 0) throw Error("invalid retention thin_dense = " + std::to_string(thin_dense) + ": allowed >= 0");
+  if (memory_budget_bytes == 0) throw Error("invalid retention memory_budget_bytes = 0: allowed > 0");
+  if (step_sampling == StepSampling::stride && step_stride < 1)
+    throw Error("invalid retention step_stride = " + std::to_string(step_stride) + ": allowed >= 1");
+  if (step_sampling == StepSampling::even && step_count < 1)
+    throw Error("invalid retention step_count = " + std::to_string(step_count) + ": allowed >= 1");
+}
+
+SnapshotStore::SnapshotStore(RetentionPolicy policy) : policy_(policy) { policy_.validate(); }
+
+void SnapshotStore::push(Snapshot s) {
+  if (s.probes < 1) throw Error("snapshot of epoch " + std::to_string(s.epoch) + ": the probe set is empty");
+  if (s.steps < 1 || s.units < 1)
+    throw Error("snapshot of epoch " + std::to_string(s.epoch) + ": shape " + shape_text(s.steps, s.units, s.probes) +
+                " has no nodes");
+  if (s.values.size() != static_cast<std::size_t>(s.steps * s.units * s.probes))
+    throw Error("snapshot of epoch " + std::to_string(s.epoch) + ": " + std::to_string(s.values.size()) +
+                " values for shape " + shape_text(s.steps, s.units, s.probes));
+  if (!s.step_valid.empty() && static_cast<Index>(s.step_valid.size()) != s.steps)
+    throw Error("snapshot of epoch " + std::to_string(s.epoch) + ": step_valid has " +
+                std::to_string(s.step_valid.size()) + " entries for " + std::to_string(s.steps) + " steps");
+
+  // Time-step subsampling, on the caller's thread and before the lock.
+  if (s.step_index.empty()) {
+    const std::vector<Index> keep = sampled_steps(s.steps, policy_);
+    if (static_cast<Index>(keep.size()) != s.steps) {
+      const std::size_t block = static_cast<std::size_t>(s.units * s.probes);
+      std::vector<float> values(keep.size() * block);
+      std::vector<std::uint8_t> valid;
+      for (std::size_t i = 0; i < keep.size(); ++i) {
+        std::copy_n(s.values.begin() + static_cast<std::ptrdiff_t>(keep[i] * block), block,
+                    values.begin() + static_cast<std::ptrdiff_t>(i * block));
+        if (!s.step_valid.empty()) valid.push_back(s.step_valid[keep[i]]);
+      }
+      s.values = std::move(values);
+      s.step_valid = std::move(valid);
+      s.steps = static_cast<Index>(keep.size());
+    }
+    s.step_index.assign(keep.begin(), keep.end());
+  }
+  s.nonfinite = 0;
+  for (float v : s.values)
+    if (!std::isfinite(v)) ++s.nonfinite;
+  if (s.nonfinite > 0)
+    logger()->warn("snapshot of epoch {} holds {} NaN/Inf value(s); recorded with a flag", s.epoch, s.nonfinite);
+  auto ptr = std::make_shared<const Snapshot>(std::move(s));
+
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (units_ >= 0 && (ptr->steps != steps_ || ptr->units != units_ || ptr->probes != probes_))
+      throw Error("snapshot of epoch " + std::to_string(ptr->epoch) + " has shape " +
+                  shape_text(ptr->steps, ptr->units, ptr->probes) + " but earlier snapshots have " +
+                  shape_text(steps_, units_, probes_) + " (the probe batch must stay fixed for a run)");
+    steps_ = ptr->steps;
+    units_ = ptr->units;
+    probes_ = ptr->probes;
+    while (!kept_.empty() && kept_.back()->epoch >= ptr->epoch) {
+      decide_locked(kept_.back()->epoch, "replaced",
+                    "epoch " + std::to_string(ptr->epoch) + " pushed again (training resumed from an earlier point)");
+      kept_.pop_back();
+    }
+    kept_.push_back(ptr);
+    decide_locked(ptr->epoch, "kept", "new snapshot");
+    retain_locked();
+    ++version_;
+  }
+  changed_.notify_all();
+}
+
+void SnapshotStore::decide_locked(std::int64_t epoch, const char* action, const std::string& reason) {
+  decisions_.push_back({epoch, action, reason});
+  if (std::string(action) != "kept") logger()->info("snapshot store: epoch {} {}: {}", epoch, action, reason);
+}
+
+void SnapshotStore::retain_locked() {
+  if (policy_.kind == RetentionKind::window) {
+    while (static_cast<int>(kept_.size()) > policy_.max_epochs) {
+      decide_locked(kept_.front()->epoch, "dropped",
+                    "window keeps the last " + std::to_string(policy_.max_epochs) + " epochs");
+      kept_.erase(kept_.begin());
+    }
+  } else if (static_cast<int>(kept_.size()) > policy_.max_epochs) {
+    const std::int64_t newest = kept_.back()->epoch;
+    for (std::int64_t stride = 2;; stride *= 2) {
+      auto keeps = [&](std::int64_t e) {
+        return e < policy_.thin_dense || (e - policy_.thin_dense) % stride == 0 || e == newest;
+      };
+      int count = 0;
+      for (const auto& s : kept_) count += keeps(s->epoch) ? 1 : 0;
+      if (count <= policy_.max_epochs || stride > (std::int64_t{1} << 40)) {
+        std::vector<SnapshotPtr> next;
+        for (const auto& s : kept_) {
+          if (keeps(s->epoch)) next.push_back(s);
+          else decide_locked(s->epoch, "dropped",
+                             "thin: every epoch below " + std::to_string(policy_.thin_dense) + ", then every " +
+                                 std::to_string(stride) + "th");
+        }
+        kept_.swap(next);
+        break;
+      }
+    }
+  }
+  std::size_t total = 0;
+  for (const auto& s : kept_) total += s->bytes();
+  while (total > policy_.memory_budget_bytes && kept_.size() > 1) {
+    total -= kept_.front()->bytes();
+    decide_locked(kept_.front()->epoch, "dropped",
+                  "memory budget of " + std::to_string(policy_.memory_budget_bytes) + " bytes");
+    kept_.erase(kept_.begin());
+  }
+}
+
+SnapshotStore::View SnapshotStore::view() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return View{version_, kept_};
+}
+
+bool SnapshotStore::wait_for_update(std::uint64_t seen, std::chrono::milliseconds timeout) const {
+  std::unique_lock<std::mutex> lock(mutex_);
+  return changed_.wait_for(lock, timeout, [&] { return version_ != seen; });
+}
+
+std::vector<RetentionDecision> SnapshotStore::decisions() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return decisions_;
+}
+
+std::size_t SnapshotStore::bytes() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::size_t total = 0;
+  for (const auto& s : kept_) total += s->bytes();
+  return total;
+}
+
+void SnapshotStore::save(const std::string& dir) const {
+  const View v = view();
+  make_dir(dir);
+  make_dir(dir + "/snapshots");
+  nlohmann::json index;
+  index["format"] = "mmphate-snapshots";
+  index["version"] = 1;
+  index["snapshots"] = nlohmann::json::array();
+  std::set<std::string> files;
+  for (const auto& s : v.snapshots) {
+    const std::string name = epoch_file(s->epoch);
+    const std::string path = dir + "/snapshots/" + name;
+    struct stat st;
+    if (::stat(path.c_str(), &st) != 0)
+      write_npy(path, s->values.data(),
+                {static_cast<std::size_t>(s->steps), static_cast<std::size_t>(s->units),
+                 static_cast<std::size_t>(s->probes)});
+    files.insert(name);
+    index["snapshots"].push_back({{"epoch", s->epoch},
+                                  {"global_step", s->global_step},
+                                  {"file", "snapshots/" + name},
+                                  {"nonfinite", s->nonfinite},
+                                  {"step_index", s->step_index},
+                                  {"step_valid", s->step_valid}});
+  }
+  const std::string tmp = dir + "/index.json.tmp";
+  {
+    std::ofstream out(tmp);
+    if (!out) throw Error("cannot write '" + tmp + "'");
+    out << index.dump(1) << "\n";
+    if (!out) throw Error("failed writing '" + tmp + "' (disk full?)");
+  }
+  if (std::rename(tmp.c_str(), (dir + "/index.json").c_str()) != 0)
+    throw Error("cannot move '" + tmp + "' to '" + dir + "/index.json'");
+  // Files of snapshots retention dropped (the index no longer names them).
+  if (DIR* d = ::opendir((dir + "/snapshots").c_str())) {
+    while (dirent* e = ::readdir(d)) {
+      const std::string name = e->d_name;
+      if (name.size() > 4 && name.rfind("epoch_", 0) == 0 && !files.count(name))
+        std::remove((dir + "/snapshots/" + name).c_str());
+    }
+    ::closedir(d);
+  }
+}
+
+void SnapshotStore::resume(const std::string& dir) {
+  if (view().snapshots.size() > 0) throw Error("resume: the store already holds snapshots");
+  std::ifstream in(dir + "/index.json");
+  if (!in) throw Error("cannot resume from '" + dir + "': no index.json");
+  nlohmann::json index;
+  try {
+    index = nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(dir + "/index.json: invalid JSON: " + e.what());
+  }
+  if (index.value("format", "") != "mmphate-snapshots")
+    throw Error(dir + "/index.json: not a mmphate snapshot index");
+  for (const auto& entry : index.at("snapshots")) {
+    const NpyArray a = read_npy(dir + "/" + entry.at("file").get<std::string>());
+    if (a.type != NpyType::float32 || a.shape.size() != 3)
+      throw Error(dir + "/" + entry.at("file").get<std::string>() + ": expected float32 [steps, units, probes]");
+    Snapshot s;
+    s.epoch = entry.at("epoch").get<std::int64_t>();
+    s.global_step = entry.at("global_step").get<std::int64_t>();
+    s.steps = static_cast<Index>(a.shape[0]);
+    s.units = static_cast<Index>(a.shape[1]);
+    s.probes = static_cast<Index>(a.shape[2]);
+    s.values.resize(a.size());
+    std::memcpy(s.values.data(), a.bytes.data(), a.bytes.size());
+    s.step_index = entry.at("step_index").get<std::vector<std::int64_t>>();
+    s.step_valid = entry.at("step_valid").get<std::vector<std::uint8_t>>();
+    push(std::move(s));  // step_index set: no second subsampling
+  }
+  logger()->info("snapshot store: resumed {} snapshot(s) from {}", view().snapshots.size(), dir);
+}
+
+AssembledTrace assemble_trace(const SnapshotStore::View& view) {
+  AssembledTrace out;
+  if (view.snapshots.empty()) throw Error("no snapshots recorded yet");
+  const auto& first = *view.snapshots.front();
+  out.shape.epochs = static_cast<Index>(view.snapshots.size());
+  out.shape.steps = first.steps;
+  out.shape.units = first.units;
+  out.shape.probes = first.probes;
+  out.step_index = first.step_index;
+  out.raw.resize(out.shape.nodes(), out.shape.probes);
+  out.node_valid.assign(static_cast<std::size_t>(out.shape.nodes()), 1);
+  Index row = 0;
+  for (const auto& s : view.snapshots) {
+    out.epochs.push_back(s->epoch);
+    for (Index t = 0; t < s->steps; ++t) {
+      const bool valid = s->step_valid.empty() || s->step_valid[t];
+      for (Index u = 0; u < s->units; ++u, ++row) {
+        const float* src = s->values.data() + (t * s->units + u) * s->probes;
+        for (Index p = 0; p < s->probes; ++p) out.raw(row, p) = src[p];
+        out.node_valid[row] = valid ? 1 : 0;
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace mmphate
