@@ -22,6 +22,7 @@ using namespace mmphate;
 
 
 int main(int argc, char** argv) {
+  mmphate::reexec_with_huge_pages(argv);
   if (argc < 3) {
     std::cerr << "usage: bench_engine phate N DIMS | multislice EPOCHS STEPS UNITS PROBES | fixture INPUT.npy "
                  "[--threads T] [--knn_method M] [--n_landmark L] [--mds_solver S]\n";

@@ -16,6 +16,7 @@
 using namespace mmphate;
 
 int main(int argc, char** argv) {
+  mmphate::reexec_with_huge_pages(argv);
   if (argc < 2) {
     std::cerr << "usage: bench_modes TRACE.npy [--threads T]\n";
     return 2;

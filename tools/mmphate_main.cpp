@@ -388,6 +388,7 @@ int cmd_score(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  mmphate::reexec_with_huge_pages(argv);
   if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") {
     std::cout << kTopUsage;
     return argc < 2 ? 2 : 0;
