@@ -1,0 +1,50 @@
+// Recorder: runs the fixed probe set through the model after an epoch and pushes the tapped
+// layer's hidden states into a SnapshotStore as one [steps, units, probes] snapshot.
+//
+// record(epoch): switches the model to eval() and back to its previous mode (also when the
+// forward throws), disables gradients, arms the slot, calls the user's probe forward, copies
+// the captured output to CPU float32 and hands it to the store (moved, not copied).
+#pragma once
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "mmphate/snapshot_store.hpp"
+#include "mmphate/torch/tapped_rnn.hpp"
+
+namespace mmphate::torchlayer {
+
+// The fixed probe set (METHOD.md's trace set): inputs [S, ...] and one label per probe.
+struct ProbeSet {
+  torch::Tensor inputs;
+  std::vector<std::int64_t> labels;
+
+  // `per_class` probes of every class, chosen with a seeded shuffle, in class order.
+  static ProbeSet stratified(const torch::Tensor& inputs, const torch::Tensor& labels, int per_class,
+                             std::uint64_t seed);
+};
+
+class Recorder {
+ public:
+  using ProbeForward = std::function<void(const torch::Tensor& probes)>;
+
+  // `forward` runs the model on the probe inputs (its result is ignored: the tap captures).
+  Recorder(std::shared_ptr<torch::nn::Module> model, std::shared_ptr<CaptureSlot> slot, ProbeSet probes,
+           ProbeForward forward, SnapshotStore& store);
+
+  void record(std::int64_t epoch, std::int64_t global_step = 0);
+
+  const ProbeSet& probes() const { return probes_; }
+
+ private:
+  std::shared_ptr<torch::nn::Module> model_;
+  std::shared_ptr<CaptureSlot> slot_;
+  ProbeSet probes_;
+  ProbeForward forward_;
+  SnapshotStore& store_;
+};
+
+}  // namespace mmphate::torchlayer

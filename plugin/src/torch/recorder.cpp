@@ -1,0 +1,94 @@
+#include "mmphate/torch/recorder.hpp"
+
+#include <algorithm>
+#include <map>
+#include <random>
+
+#include "mmphate/error.hpp"
+
+namespace mmphate::torchlayer {
+namespace {
+
+// Restores the model's training mode and disarms the slot whatever happens in between.
+class RecordingScope {
+ public:
+  RecordingScope(torch::nn::Module& model, CaptureSlot& slot)
+      : model_(model), slot_(slot), was_training_(model.is_training()) {
+    model_.eval();
+    slot_.arm();
+  }
+  ~RecordingScope() {
+    slot_.disarm();
+    model_.train(was_training_);
+  }
+
+ private:
+  torch::nn::Module& model_;
+  CaptureSlot& slot_;
+  bool was_training_;
+};
+
+}  // namespace
+
+ProbeSet ProbeSet::stratified(const torch::Tensor& inputs, const torch::Tensor& labels, int per_class,
+                              std::uint64_t seed) {
+  if (per_class < 1) throw Error("probe set: per_class must be >= 1, got " + std::to_string(per_class));
+  if (labels.dim() != 1 || labels.size(0) != inputs.size(0))
+    throw Error("probe set: need one label per input (" + std::to_string(inputs.size(0)) + " inputs)");
+  const torch::Tensor lab = labels.to(torch::kCPU, torch::kLong).contiguous();
+  const std::int64_t* l = lab.data_ptr<std::int64_t>();
+  std::map<std::int64_t, std::vector<std::int64_t>> by_class;
+  for (std::int64_t i = 0; i < lab.size(0); ++i) by_class[l[i]].push_back(i);
+  std::mt19937_64 rng(seed);
+  std::vector<std::int64_t> chosen;
+  ProbeSet out;
+  for (auto& [cls, idx] : by_class) {
+    if (static_cast<int>(idx.size()) < per_class)
+      throw Error("probe set: class " + std::to_string(cls) + " has " + std::to_string(idx.size()) +
+                  " examples, fewer than per_class = " + std::to_string(per_class));
+    std::shuffle(idx.begin(), idx.end(), rng);
+    for (int i = 0; i < per_class; ++i) {
+      chosen.push_back(idx[i]);
+      out.labels.push_back(cls);
+    }
+  }
+  out.inputs = inputs.index_select(0, torch::tensor(chosen, torch::kLong).to(inputs.device()));
+  return out;
+}
+
+Recorder::Recorder(std::shared_ptr<torch::nn::Module> model, std::shared_ptr<CaptureSlot> slot, ProbeSet probes,
+                   ProbeForward forward, SnapshotStore& store)
+    : model_(std::move(model)), slot_(std::move(slot)), probes_(std::move(probes)), forward_(std::move(forward)),
+      store_(store) {
+  if (!model_ || !slot_ || !forward_) throw Error("recorder: model, capture slot and probe forward are required");
+  if (!probes_.inputs.defined() || probes_.inputs.dim() < 1 || probes_.inputs.size(0) == 0)
+    throw Error("recorder for '" + slot_->name() + "': the probe set is empty");
+  if (!probes_.labels.empty() && static_cast<std::int64_t>(probes_.labels.size()) != probes_.inputs.size(0))
+    throw Error("recorder for '" + slot_->name() + "': " + std::to_string(probes_.labels.size()) + " labels for " +
+                std::to_string(probes_.inputs.size(0)) + " probes");
+}
+
+void Recorder::record(std::int64_t epoch, std::int64_t global_step) {
+  torch::Tensor seq;
+  {
+    RecordingScope scope(*model_, *slot_);
+    torch::NoGradGuard no_grad;
+    forward_(probes_.inputs);
+    seq = slot_->take();  // [S, T, U]
+  }
+  const std::int64_t S = probes_.inputs.size(0);
+  if (seq.size(0) != S)
+    throw Error("module '" + slot_->name() + "' returned a batch of " + std::to_string(seq.size(0)) +
+                " sequences for " + std::to_string(S) + " probes");
+  const torch::Tensor tus = seq.permute({1, 2, 0}).contiguous();  // [T, U, S]
+  Snapshot s;
+  s.epoch = epoch;
+  s.global_step = global_step;
+  s.steps = tus.size(0);
+  s.units = tus.size(1);
+  s.probes = tus.size(2);
+  s.values.assign(tus.data_ptr<float>(), tus.data_ptr<float>() + tus.numel());
+  store_.push(std::move(s));
+}
+
+}  // namespace mmphate::torchlayer

@@ -1,0 +1,59 @@
+#include "mmphate/torch/tapped_rnn.hpp"
+
+#include "mmphate/error.hpp"
+
+namespace mmphate::torchlayer {
+
+void CaptureSlot::offer(const torch::Tensor& output, bool batch_first) {
+  if (!armed_) return;
+  torch::Tensor seq = batch_first ? output : output.transpose(0, 1);
+  // Detached float32 CPU copy; non_blocking lets a CUDA copy overlap when memory is pinned.
+  captured_ = seq.detach().to(torch::kCPU, torch::kFloat32, /*non_blocking=*/true).contiguous();
+}
+
+torch::Tensor CaptureSlot::take() {
+  if (!captured_.defined())
+    throw Error("module '" + name_ + "' produced no output while recording: is it called by the probe forward?");
+  if (captured_.dim() != 3)
+    throw Error("module '" + name_ + "' output has " + std::to_string(captured_.dim()) +
+                " dimensions; expected [batch, time, units]");
+  torch::Tensor out = captured_;
+  captured_ = torch::Tensor();
+  return out;
+}
+
+TappedLSTMImpl::TappedLSTMImpl(const torch::nn::LSTMOptions& options, const std::string& name)
+    : slot_(std::make_shared<CaptureSlot>(name)) {
+  inner = register_module("inner", torch::nn::LSTM(options));
+}
+
+std::tuple<torch::Tensor, std::tuple<torch::Tensor, torch::Tensor>> TappedLSTMImpl::forward(
+    const torch::Tensor& input, torch::optional<std::tuple<torch::Tensor, torch::Tensor>> hx) {
+  auto out = inner->forward(input, std::move(hx));
+  if (slot_->armed()) slot_->offer(std::get<0>(out), inner->options.batch_first());
+  return out;
+}
+
+TappedGRUImpl::TappedGRUImpl(const torch::nn::GRUOptions& options, const std::string& name)
+    : slot_(std::make_shared<CaptureSlot>(name)) {
+  inner = register_module("inner", torch::nn::GRU(options));
+}
+
+std::tuple<torch::Tensor, torch::Tensor> TappedGRUImpl::forward(const torch::Tensor& input, torch::Tensor hx) {
+  auto out = inner->forward(input, hx);
+  if (slot_->armed()) slot_->offer(std::get<0>(out), inner->options.batch_first());
+  return out;
+}
+
+TappedRNNImpl::TappedRNNImpl(const torch::nn::RNNOptions& options, const std::string& name)
+    : slot_(std::make_shared<CaptureSlot>(name)) {
+  inner = register_module("inner", torch::nn::RNN(options));
+}
+
+std::tuple<torch::Tensor, torch::Tensor> TappedRNNImpl::forward(const torch::Tensor& input, torch::Tensor hx) {
+  auto out = inner->forward(input, hx);
+  if (slot_->armed()) slot_->offer(std::get<0>(out), inner->options.batch_first());
+  return out;
+}
+
+}  // namespace mmphate::torchlayer

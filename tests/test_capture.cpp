@@ -1,0 +1,169 @@
+// Capture layer on real LibTorch modules: tapped RNN/LSTM/GRU behave exactly like the module
+// they wrap (1 and 2 layers, bidirectional, both batch layouts), and the Recorder stores the
+// module's own outputs for the probe set as [steps, units, probes], restoring the model's mode.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "mmphate/error.hpp"
+#include "mmphate/snapshot_store.hpp"
+#include "mmphate/torch/recorder.hpp"
+#include "mmphate/torch/tapped_rnn.hpp"
+
+using namespace mmphate;
+using namespace mmphate::torchlayer;
+
+namespace {
+
+struct Case {
+  int layers;
+  bool bidirectional;
+  bool batch_first;
+};
+
+const Case kCases[] = {{1, false, true}, {1, true, false}, {2, false, false}, {2, true, true}};
+
+// Copies every parameter of `from` (names prefixed "inner.") into the plain module `to`.
+void copy_parameters(torch::nn::Module& from, torch::nn::Module& to) {
+  torch::NoGradGuard g;
+  auto src = from.named_parameters();
+  for (auto& p : to.named_parameters()) {
+    ASSERT_TRUE(src.contains("inner." + p.key())) << p.key();
+    p.value().copy_(src["inner." + p.key()]);
+  }
+}
+
+torch::Tensor input_for(const Case& c, int64_t batch, int64_t time, int64_t features) {
+  return c.batch_first ? torch::randn({batch, time, features}) : torch::randn({time, batch, features});
+}
+
+}  // namespace
+
+TEST(TappedModules, LstmMatchesThePlainModuleAndCapturesItsOutput) {
+  torch::manual_seed(1);
+  for (const Case& c : kCases) {
+    auto opts = torch::nn::LSTMOptions(5, 7).num_layers(c.layers).bidirectional(c.bidirectional).batch_first(c.batch_first);
+    TappedLSTM tapped(opts);
+    torch::nn::LSTM plain(opts);
+    copy_parameters(*tapped, *plain);
+    EXPECT_EQ(tapped->parameters().size(), plain->parameters().size());
+    const torch::Tensor x = input_for(c, 3, 4, 5);
+    tapped->slot()->arm();
+    auto a = tapped->forward(x);
+    tapped->slot()->disarm();
+    auto b = plain->forward(x);
+    EXPECT_TRUE(torch::allclose(std::get<0>(a), std::get<0>(b)));
+    EXPECT_TRUE(torch::allclose(std::get<0>(std::get<1>(a)), std::get<0>(std::get<1>(b))));
+    EXPECT_TRUE(torch::allclose(std::get<1>(std::get<1>(a)), std::get<1>(std::get<1>(b))));
+    const torch::Tensor cap = tapped->slot()->take();  // [batch, time, units]
+    const torch::Tensor expect = c.batch_first ? std::get<0>(b) : std::get<0>(b).transpose(0, 1);
+    ASSERT_EQ(cap.sizes(), expect.sizes());
+    EXPECT_EQ(cap.size(2), 7 * (c.bidirectional ? 2 : 1));
+    EXPECT_TRUE(torch::allclose(cap, expect));
+  }
+}
+
+TEST(TappedModules, GruAndRnnMatchThePlainModules) {
+  torch::manual_seed(2);
+  for (const Case& c : kCases) {
+    auto gopts = torch::nn::GRUOptions(5, 6).num_layers(c.layers).bidirectional(c.bidirectional).batch_first(c.batch_first);
+    TappedGRU tg(gopts);
+    torch::nn::GRU pg(gopts);
+    copy_parameters(*tg, *pg);
+    auto ropts = torch::nn::RNNOptions(5, 6).num_layers(c.layers).bidirectional(c.bidirectional).batch_first(c.batch_first);
+    TappedRNN tr(ropts);
+    torch::nn::RNN pr(ropts);
+    copy_parameters(*tr, *pr);
+    const torch::Tensor x = input_for(c, 2, 5, 5);
+    tg->slot()->arm();
+    tr->slot()->arm();
+    auto ga = tg->forward(x), gb = pg->forward(x);
+    auto ra = tr->forward(x), rb = pr->forward(x);
+    EXPECT_TRUE(torch::allclose(std::get<0>(ga), std::get<0>(gb)));
+    EXPECT_TRUE(torch::allclose(std::get<1>(ga), std::get<1>(gb)));
+    EXPECT_TRUE(torch::allclose(std::get<0>(ra), std::get<0>(rb)));
+    EXPECT_TRUE(torch::allclose(std::get<1>(ra), std::get<1>(rb)));
+    const torch::Tensor gcap = tg->slot()->take(), rcap = tr->slot()->take();
+    EXPECT_TRUE(torch::allclose(gcap, c.batch_first ? std::get<0>(gb) : std::get<0>(gb).transpose(0, 1)));
+    EXPECT_TRUE(torch::allclose(rcap, c.batch_first ? std::get<0>(rb) : std::get<0>(rb).transpose(0, 1)));
+  }
+}
+
+TEST(TappedModules, UnarmedSlotCapturesNothingAndSaysWhichModule) {
+  TappedLSTM tapped(torch::nn::LSTMOptions(3, 4).batch_first(true), "encoder.lstm");
+  tapped->forward(torch::randn({2, 3, 3}));
+  try {
+    tapped->slot()->take();
+    FAIL() << "nothing was armed";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("encoder.lstm"), std::string::npos) << e.what();
+  }
+}
+
+namespace {
+
+// A small sequence classifier with a tapped LSTM, as a user would write it.
+struct ClassifierImpl : torch::nn::Module {
+  ClassifierImpl() {
+    lstm = register_module("lstm", TappedLSTM(torch::nn::LSTMOptions(4, 6).batch_first(true)));
+    head = register_module("head", torch::nn::Linear(6, 3));
+  }
+  torch::Tensor forward(const torch::Tensor& x) {
+    auto out = std::get<0>(lstm->forward(x));
+    return head->forward(out.select(1, -1));
+  }
+  TappedLSTM lstm{nullptr};
+  torch::nn::Linear head{nullptr};
+};
+TORCH_MODULE(Classifier);
+
+}  // namespace
+
+TEST(Recorder, StoresTheModulesOwnOutputsAsStepsUnitsProbes) {
+  torch::manual_seed(3);
+  Classifier model;
+  model->train();
+  const torch::Tensor inputs = torch::randn({30, 5, 4});
+  const torch::Tensor labels = torch::arange(30, torch::kLong).remainder(3);
+  ProbeSet probes = ProbeSet::stratified(inputs, labels, 2, 7);
+  ASSERT_EQ(probes.inputs.size(0), 6);
+  EXPECT_EQ(probes.labels, (std::vector<std::int64_t>{0, 0, 1, 1, 2, 2}));
+  SnapshotStore store;
+  Recorder rec(model.ptr(), model->lstm->slot(), probes, [&](const torch::Tensor& x) { model->forward(x); }, store);
+  rec.record(0, 10);
+  EXPECT_TRUE(model->is_training());  // mode restored
+  for (const auto& p : model->parameters()) EXPECT_FALSE(p.grad().defined());  // no autograd work
+
+  model->eval();
+  const torch::Tensor ref = std::get<0>(model->lstm->inner->forward(probes.inputs)).detach();  // [S, T, U]
+  const auto view = store.view();
+  ASSERT_EQ(view.snapshots.size(), 1u);
+  const Snapshot& s = *view.snapshots.front();
+  EXPECT_EQ(s.epoch, 0);
+  EXPECT_EQ(s.global_step, 10);
+  ASSERT_EQ(s.steps, 5);
+  ASSERT_EQ(s.units, 6);
+  ASSERT_EQ(s.probes, 6);
+  const auto acc = ref.accessor<float, 3>();
+  for (int t = 0; t < 5; ++t)
+    for (int u = 0; u < 6; ++u)
+      for (int p = 0; p < 6; ++p) EXPECT_FLOAT_EQ(s.values[(t * 6 + u) * 6 + p], acc[p][t][u]);
+  rec.record(1);
+  EXPECT_FALSE(model->is_training());  // an eval model stays in eval
+  EXPECT_EQ(store.view().snapshots.size(), 2u);
+}
+
+TEST(Recorder, BadInputIsAClearError) {
+  Classifier model;
+  SnapshotStore store;
+  ProbeSet empty;
+  empty.inputs = torch::zeros({0, 5, 4});
+  EXPECT_THROW(Recorder(model.ptr(), model->lstm->slot(), empty, [](const torch::Tensor&) {}, store), Error);
+  ProbeSet probes;
+  probes.inputs = torch::randn({4, 5, 4});
+  // A forward that never calls the tapped module: the error names the module, the mode is restored.
+  model->train();
+  Recorder silent(model.ptr(), model->lstm->slot(), probes, [](const torch::Tensor&) {}, store);
+  EXPECT_THROW(silent.record(0), Error);
+  EXPECT_TRUE(model->is_training());
+  EXPECT_THROW(ProbeSet::stratified(torch::randn({4, 2}), torch::tensor({0, 0, 0, 1}, torch::kLong), 2, 1), Error);
+}
