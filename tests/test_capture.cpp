@@ -167,3 +167,110 @@ TEST(Recorder, BadInputIsAClearError) {
   EXPECT_TRUE(model->is_training());
   EXPECT_THROW(ProbeSet::stratified(torch::randn({4, 2}), torch::tensor({0, 0, 0, 1}, torch::kLong), 2, 1), Error);
 }
+
+TEST(CaptureSlot, CellLoopStepsAssembleTheSequence) {
+  // An LSTMCell driven step by step equals a one-layer LSTM with the same weights.
+  torch::manual_seed(4);
+  torch::nn::LSTMCell cell(3, 5);
+  torch::nn::LSTM lstm(torch::nn::LSTMOptions(3, 5).batch_first(true));
+  {
+    torch::NoGradGuard g;
+    auto lp = lstm->named_parameters();
+    auto cp = cell->named_parameters();
+    lp["weight_ih_l0"].copy_(cp["weight_ih"]);
+    lp["weight_hh_l0"].copy_(cp["weight_hh"]);
+    lp["bias_ih_l0"].copy_(cp["bias_ih"]);
+    lp["bias_hh_l0"].copy_(cp["bias_hh"]);
+  }
+  const torch::Tensor x = torch::randn({2, 6, 3});
+  CaptureSlot slot("decoder.cell");
+  slot.arm();
+  torch::Tensor h = torch::zeros({2, 5}), c = torch::zeros({2, 5});
+  for (int t = 0; t < 6; ++t) {
+    std::tie(h, c) = cell->forward(x.select(1, t), std::make_tuple(h, c));
+    slot.offer_step(h);
+  }
+  const torch::Tensor seq = slot.take();
+  EXPECT_TRUE(torch::allclose(seq, std::get<0>(lstm->forward(x)), 1e-5, 1e-6));
+  EXPECT_THROW(slot.offer_step(torch::zeros({2, 5, 1})), Error);  // still armed: a 3-D step is rejected
+}
+
+TEST(CaptureSlot, StackedSingleLayerTapsCaptureEveryLayer) {
+  // Two tapped one-layer LSTMs equal the fused two-layer LSTM, and expose both layers.
+  torch::manual_seed(5);
+  TappedLSTM l0(torch::nn::LSTMOptions(4, 6).batch_first(true), "layer0");
+  TappedLSTM l1(torch::nn::LSTMOptions(6, 6).batch_first(true), "layer1");
+  torch::nn::LSTM fused(torch::nn::LSTMOptions(4, 6).num_layers(2).batch_first(true));
+  {
+    torch::NoGradGuard g;
+    auto fp = fused->named_parameters();
+    for (int layer = 0; layer < 2; ++layer) {
+      auto p = (layer == 0 ? l0 : l1)->named_parameters();
+      for (const char* w : {"weight_ih", "weight_hh", "bias_ih", "bias_hh"})
+        fp[std::string(w) + "_l" + std::to_string(layer)].copy_(p[std::string("inner.") + w + "_l0"]);
+    }
+  }
+  const torch::Tensor x = torch::randn({3, 5, 4});
+  l0->slot()->arm();
+  l1->slot()->arm();
+  const torch::Tensor h0 = std::get<0>(l0->forward(x));
+  const torch::Tensor h1 = std::get<0>(l1->forward(h0));
+  EXPECT_TRUE(torch::allclose(h1, std::get<0>(fused->forward(x)), 1e-5, 1e-6));
+  EXPECT_TRUE(torch::allclose(l0->slot()->take(), h0));
+  EXPECT_TRUE(torch::allclose(l1->slot()->take(), h1));
+}
+
+TEST(CaptureSlot, GenericTapOnACustomModule) {
+  // A custom recurrent module taps itself with an extractor of its own output layout.
+  struct ElmanImpl : torch::nn::Module {
+    ElmanImpl() : slot(std::make_shared<CaptureSlot>("elman")) { w = register_parameter("w", torch::randn({3, 3})); }
+    std::pair<torch::Tensor, int> forward(const torch::Tensor& x) {  // x: [time, batch, 3]
+      std::vector<torch::Tensor> hs;
+      torch::Tensor h = torch::zeros({x.size(1), 3});
+      for (int64_t t = 0; t < x.size(0); ++t) hs.push_back(h = torch::tanh(x[t] + h.mm(w)));
+      auto out = std::make_pair(torch::stack(hs, 0), 0);
+      slot->offer(out.first, /*batch_first=*/false);  // extractor: .first, time-major
+      return out;
+    }
+    torch::Tensor w;
+    std::shared_ptr<CaptureSlot> slot;
+  };
+  auto m = std::make_shared<ElmanImpl>();
+  const torch::Tensor x = torch::randn({4, 2, 3});
+  m->slot->arm();
+  const auto out = m->forward(x);
+  EXPECT_TRUE(torch::allclose(m->slot->take(), out.first.transpose(0, 1)));
+}
+
+TEST(Recorder, FindsRecurrentModulesByName) {
+  Classifier model;
+  const auto found = find_recurrent_modules(*model);
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0].name, "lstm");
+  EXPECT_EQ(found[0].kind, "TappedLSTM");
+  EXPECT_TRUE(found[0].tapped);
+  torch::nn::Sequential plain(torch::nn::GRU(3, 4), torch::nn::Linear(4, 2), torch::nn::LSTMCell(2, 2));
+  const auto f2 = find_recurrent_modules(*plain);
+  ASSERT_EQ(f2.size(), 2u);
+  EXPECT_EQ(f2[0].kind, "GRU");
+  EXPECT_EQ(f2[1].kind, "LSTMCell");
+  EXPECT_FALSE(f2[0].tapped);
+}
+
+TEST(Recorder, VariableLengthsMarkPaddingAndScheduleRecordsEveryNSteps) {
+  Classifier model;
+  SnapshotStore store;
+  ProbeSet probes;
+  probes.inputs = torch::randn({3, 6, 4});
+  probes.lengths = {6, 4, 5};  // steps 4 and 5 are padding for some probe
+  Recorder rec(model.ptr(), model->lstm->slot(), probes, [&](const torch::Tensor& x) { model->forward(x); }, store);
+  rec.set_every_n_steps(10);
+  int recorded = 0;
+  for (int step = 1; step <= 35; ++step) recorded += rec.maybe_record(step) ? 1 : 0;
+  EXPECT_EQ(recorded, 3);  // steps 10, 20, 30
+  const auto view = store.view();
+  ASSERT_EQ(view.snapshots.size(), 3u);
+  EXPECT_EQ(view.snapshots[2]->global_step, 30);
+  EXPECT_EQ(view.snapshots[0]->step_valid, (std::vector<std::uint8_t>{1, 1, 1, 1, 0, 0}));
+  EXPECT_THROW(rec.set_every_n_steps(-1), Error);
+}

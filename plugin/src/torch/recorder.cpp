@@ -63,6 +63,9 @@ Recorder::Recorder(std::shared_ptr<torch::nn::Module> model, std::shared_ptr<Cap
   if (!model_ || !slot_ || !forward_) throw Error("recorder: model, capture slot and probe forward are required");
   if (!probes_.inputs.defined() || probes_.inputs.dim() < 1 || probes_.inputs.size(0) == 0)
     throw Error("recorder for '" + slot_->name() + "': the probe set is empty");
+  if (!probes_.lengths.empty() && static_cast<std::int64_t>(probes_.lengths.size()) != probes_.inputs.size(0))
+    throw Error("recorder for '" + slot_->name() + "': " + std::to_string(probes_.lengths.size()) + " lengths for " +
+                std::to_string(probes_.inputs.size(0)) + " probes");
   if (!probes_.labels.empty() && static_cast<std::int64_t>(probes_.labels.size()) != probes_.inputs.size(0))
     throw Error("recorder for '" + slot_->name() + "': " + std::to_string(probes_.labels.size()) + " labels for " +
                 std::to_string(probes_.inputs.size(0)) + " probes");
@@ -88,7 +91,24 @@ void Recorder::record(std::int64_t epoch, std::int64_t global_step) {
   s.units = tus.size(1);
   s.probes = tus.size(2);
   s.values.assign(tus.data_ptr<float>(), tus.data_ptr<float>() + tus.numel());
+  if (!probes_.lengths.empty()) {
+    const std::int64_t shortest = *std::min_element(probes_.lengths.begin(), probes_.lengths.end());
+    s.step_valid.resize(static_cast<std::size_t>(s.steps));
+    for (std::int64_t t = 0; t < s.steps; ++t) s.step_valid[t] = t < shortest ? 1 : 0;
+  }
   store_.push(std::move(s));
+  ++records_;
+}
+
+void Recorder::set_every_n_steps(std::int64_t n) {
+  if (n < 0) throw Error("recorder: every_n_steps must be >= 0 (0: off), got " + std::to_string(n));
+  every_n_steps_ = n;
+}
+
+bool Recorder::maybe_record(std::int64_t global_step) {
+  if (every_n_steps_ <= 0 || global_step % every_n_steps_ != 0) return false;
+  record(records_, global_step);
+  return true;
 }
 
 }  // namespace mmphate::torchlayer

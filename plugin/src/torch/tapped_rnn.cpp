@@ -11,7 +11,19 @@ void CaptureSlot::offer(const torch::Tensor& output, bool batch_first) {
   captured_ = seq.detach().to(torch::kCPU, torch::kFloat32, /*non_blocking=*/true).contiguous();
 }
 
+void CaptureSlot::offer_step(const torch::Tensor& hidden) {
+  if (!armed_) return;
+  if (hidden.dim() != 2)
+    throw Error("module '" + name_ + "': offer_step expects one step's hidden state [batch, units], got " +
+                std::to_string(hidden.dim()) + " dimensions");
+  steps_.push_back(hidden.detach().to(torch::kCPU, torch::kFloat32, /*non_blocking=*/true));
+}
+
 torch::Tensor CaptureSlot::take() {
+  if (!captured_.defined() && !steps_.empty()) {
+    captured_ = torch::stack(steps_, 1).contiguous();  // [batch, time, units]
+    steps_.clear();
+  }
   if (!captured_.defined())
     throw Error("module '" + name_ + "' produced no output while recording: is it called by the probe forward?");
   if (captured_.dim() != 3)
@@ -53,6 +65,29 @@ TappedRNNImpl::TappedRNNImpl(const torch::nn::RNNOptions& options, const std::st
 std::tuple<torch::Tensor, torch::Tensor> TappedRNNImpl::forward(const torch::Tensor& input, torch::Tensor hx) {
   auto out = inner->forward(input, hx);
   if (slot_->armed()) slot_->offer(std::get<0>(out), inner->options.batch_first());
+  return out;
+}
+
+std::vector<RecurrentModuleInfo> find_recurrent_modules(const torch::nn::Module& model) {
+  std::vector<RecurrentModuleInfo> out;
+  for (const auto& item : model.named_modules("", /*include_self=*/false)) {
+    const torch::nn::Module& m = *item.value();
+    RecurrentModuleInfo info;
+    info.name = item.key();
+    if (dynamic_cast<const TappedLSTMImpl*>(&m)) { info.kind = "TappedLSTM"; info.tapped = true; }
+    else if (dynamic_cast<const TappedGRUImpl*>(&m)) { info.kind = "TappedGRU"; info.tapped = true; }
+    else if (dynamic_cast<const TappedRNNImpl*>(&m)) { info.kind = "TappedRNN"; info.tapped = true; }
+    else if (dynamic_cast<const torch::nn::LSTMImpl*>(&m)) info.kind = "LSTM";
+    else if (dynamic_cast<const torch::nn::GRUImpl*>(&m)) info.kind = "GRU";
+    else if (dynamic_cast<const torch::nn::RNNImpl*>(&m)) info.kind = "RNN";
+    else if (dynamic_cast<const torch::nn::LSTMCellImpl*>(&m)) info.kind = "LSTMCell";
+    else if (dynamic_cast<const torch::nn::GRUCellImpl*>(&m)) info.kind = "GRUCell";
+    else if (dynamic_cast<const torch::nn::RNNCellImpl*>(&m)) info.kind = "RNNCell";
+    else continue;
+    // The module wrapped inside a tapped one is reported with its wrapper only.
+    if (!out.empty() && out.back().tapped && info.name == out.back().name + ".inner") continue;
+    out.push_back(info);
+  }
   return out;
 }
 

@@ -18,9 +18,13 @@
 namespace mmphate::torchlayer {
 
 // The fixed probe set (METHOD.md's trace set): inputs [S, ...] and one label per probe.
+// Variable-length probes: `lengths` (one per probe) marks the steps at or beyond the shortest
+// probe as padding; padding steps are stored but never become graph nodes (a node needs the
+// unit's response to every probe).
 struct ProbeSet {
   torch::Tensor inputs;
   std::vector<std::int64_t> labels;
+  std::vector<std::int64_t> lengths;
 
   // `per_class` probes of every class, chosen with a seeded shuffle, in class order.
   static ProbeSet stratified(const torch::Tensor& inputs, const torch::Tensor& labels, int per_class,
@@ -37,6 +41,11 @@ class Recorder {
 
   void record(std::int64_t epoch, std::int64_t global_step = 0);
 
+  // Optional finer schedule: records when global_step is a multiple of every_n_steps (> 0).
+  // Snapshots are keyed by the returned record count, so epochs stay increasing.
+  void set_every_n_steps(std::int64_t n);
+  bool maybe_record(std::int64_t global_step);
+
   const ProbeSet& probes() const { return probes_; }
 
  private:
@@ -45,6 +54,8 @@ class Recorder {
   ProbeSet probes_;
   ProbeForward forward_;
   SnapshotStore& store_;
+  std::int64_t every_n_steps_ = 0;
+  std::int64_t records_ = 0;
 };
 
 }  // namespace mmphate::torchlayer

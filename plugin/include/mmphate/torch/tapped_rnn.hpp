@@ -11,20 +11,30 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace mmphate::torchlayer {
 
 // Where a tapped module leaves its output while armed: [batch, time, units] float32 on the
 // CPU (units = directions x hidden_size, direction-major as LibTorch lays them out).
+//
+// Any module can be tapped: the Tapped* modules below call offer() themselves; a custom RNN
+// calls slot->offer(extract(output), batch_first) in its own forward (the "generic tap");
+// a step-by-step cell loop (LSTMCell, GRUCell, RNNCell) calls offer_step(h_t) once per step
+// and take() stacks the steps into [batch, time, units]. For stacked networks, build the
+// stack from single-layer tapped modules, one slot per layer (the fused multi-layer module
+// only exposes its last layer's outputs).
 class CaptureSlot {
  public:
   explicit CaptureSlot(std::string name) : name_(std::move(name)) {}
   const std::string& name() const { return name_; }
-  void arm() { armed_ = true; captured_ = torch::Tensor(); }
+  void arm() { armed_ = true; captured_ = torch::Tensor(); steps_.clear(); }
   void disarm() { armed_ = false; }
   bool armed() const { return armed_; }
   // Called by the module: output is [batch, time, units] or, when !batch_first, [time, batch, units].
   void offer(const torch::Tensor& output, bool batch_first);
+  // Called by a cell loop once per time step with the step's hidden state [batch, units].
+  void offer_step(const torch::Tensor& hidden);
   // The captured [batch, time, units] tensor; throws mmphate::Error naming the module when
   // nothing (or something of the wrong rank) was captured.
   torch::Tensor take();
@@ -33,7 +43,17 @@ class CaptureSlot {
   std::string name_;
   bool armed_ = false;
   torch::Tensor captured_;
+  std::vector<torch::Tensor> steps_;
 };
+
+// The recurrent submodules of a model (plain or tapped RNN/LSTM/GRU and their cells), by
+// their dotted names, so a user can see what to replace with a Tapped* module or tap.
+struct RecurrentModuleInfo {
+  std::string name;  // e.g. "encoder.lstm"
+  std::string kind;  // "LSTM", "GRU", "RNN", "LSTMCell", "GRUCell", "RNNCell", "TappedLSTM", ...
+  bool tapped = false;
+};
+std::vector<RecurrentModuleInfo> find_recurrent_modules(const torch::nn::Module& model);
 
 class TappedLSTMImpl : public torch::nn::Module {
  public:
