@@ -19,6 +19,8 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   # torch-facing layer (capture, monitor, training demo)
   libtorch-dev libopenblas0 libgloo-dev dataset-fashion-mnist
+  # the demo decompresses the dataset's gzipped IDX files
+  zlib1g-dev
 )
 
 missing=()

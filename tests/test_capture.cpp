@@ -54,6 +54,7 @@ TEST(TappedModules, LstmMatchesThePlainModuleAndCapturesItsOutput) {
     EXPECT_TRUE(torch::allclose(std::get<0>(a), std::get<0>(b)));
     EXPECT_TRUE(torch::allclose(std::get<0>(std::get<1>(a)), std::get<0>(std::get<1>(b))));
     EXPECT_TRUE(torch::allclose(std::get<1>(std::get<1>(a)), std::get<1>(std::get<1>(b))));
+    EXPECT_EQ(tapped->slot()->directions(), c.bidirectional ? 2 : 1);
     const torch::Tensor cap = tapped->slot()->take();  // [batch, time, units]
     const torch::Tensor expect = c.batch_first ? std::get<0>(b) : std::get<0>(b).transpose(0, 1);
     ASSERT_EQ(cap.sizes(), expect.sizes());
@@ -147,6 +148,8 @@ TEST(Recorder, StoresTheModulesOwnOutputsAsStepsUnitsProbes) {
   for (int t = 0; t < 5; ++t)
     for (int u = 0; u < 6; ++u)
       for (int p = 0; p < 6; ++p) EXPECT_FLOAT_EQ(s.values[(t * 6 + u) * 6 + p], acc[p][t][u]);
+  EXPECT_EQ(s.layer, "lstm");
+  EXPECT_EQ(s.directions, 1);
   rec.record(1);
   EXPECT_FALSE(model->is_training());  // an eval model stays in eval
   EXPECT_EQ(store.view().snapshots.size(), 2u);

@@ -168,6 +168,8 @@ TEST(SnapshotStore, SaveResumeRoundTripIsBitExact) {
   for (int e = 0; e < 4; ++e) {
     Snapshot s = make_snapshot(e, 3, 2, 5);
     s.step_valid = {1, 1, static_cast<std::uint8_t>(e % 2)};
+    s.layer = "encoder.lstm";
+    s.directions = 2;
     if (e == 2) s.values[1] = std::numeric_limits<float>::quiet_NaN();
     store.push(s);
   }
@@ -182,6 +184,8 @@ TEST(SnapshotStore, SaveResumeRoundTripIsBitExact) {
     EXPECT_EQ(a[i]->step_index, b[i]->step_index);
     EXPECT_EQ(a[i]->step_valid, b[i]->step_valid);
     EXPECT_EQ(a[i]->nonfinite, b[i]->nonfinite);
+    EXPECT_EQ(b[i]->layer, "encoder.lstm");
+    EXPECT_EQ(b[i]->directions, 2);
     ASSERT_EQ(a[i]->values.size(), b[i]->values.size());
     EXPECT_EQ(std::memcmp(a[i]->values.data(), b[i]->values.data(), a[i]->bytes()), 0);  // NaN bits too
   }

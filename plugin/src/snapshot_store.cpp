@@ -72,6 +72,9 @@ void SnapshotStore::push(Snapshot s) {
   if (s.values.size() != static_cast<std::size_t>(s.steps * s.units * s.probes))
     throw Error("snapshot of epoch " + std::to_string(s.epoch) + ": " + std::to_string(s.values.size()) +
                 " values for shape " + shape_text(s.steps, s.units, s.probes));
+  if (s.directions < 1 || s.units % s.directions != 0)
+    throw Error("snapshot of epoch " + std::to_string(s.epoch) + ": " + std::to_string(s.units) +
+                " units cannot split into " + std::to_string(s.directions) + " directions");
   if (!s.step_valid.empty() && static_cast<Index>(s.step_valid.size()) != s.steps)
     throw Error("snapshot of epoch " + std::to_string(s.epoch) + ": step_valid has " +
                 std::to_string(s.step_valid.size()) + " entries for " + std::to_string(s.steps) + " steps");
@@ -210,6 +213,8 @@ void SnapshotStore::save(const std::string& dir) const {
                                   {"global_step", s->global_step},
                                   {"file", "snapshots/" + name},
                                   {"nonfinite", s->nonfinite},
+                                  {"layer", s->layer},
+                                  {"directions", s->directions},
                                   {"step_index", s->step_index},
                                   {"step_valid", s->step_valid}});
   }
@@ -259,6 +264,8 @@ void SnapshotStore::resume(const std::string& dir) {
     std::memcpy(s.values.data(), a.bytes.data(), a.bytes.size());
     s.step_index = entry.at("step_index").get<std::vector<std::int64_t>>();
     s.step_valid = entry.at("step_valid").get<std::vector<std::uint8_t>>();
+    s.layer = entry.value("layer", "");
+    s.directions = entry.value("directions", 1);
     push(std::move(s));  // step_index set: no second subsampling
   }
   logger()->info("snapshot store: resumed {} snapshot(s) from {}", view().snapshots.size(), dir);

@@ -46,6 +46,9 @@ struct Snapshot {
   std::vector<std::uint8_t> step_valid;  // per step: 0 = padding (never becomes a node); empty = all valid
   std::vector<std::int64_t> step_index;  // original time step of each kept step; empty = 0..steps-1
   Index nonfinite = 0;                // NaN/Inf values seen (counted on push)
+  std::string layer;                  // capture slot (module) name
+  int directions = 1;                 // 2 for a bidirectional layer: units are direction-major,
+                                      // unit u belongs to direction u / (units / directions)
 
   std::size_t bytes() const { return values.size() * sizeof(float); }
 };

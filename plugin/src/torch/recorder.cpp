@@ -91,6 +91,8 @@ void Recorder::record(std::int64_t epoch, std::int64_t global_step) {
   s.units = tus.size(1);
   s.probes = tus.size(2);
   s.values.assign(tus.data_ptr<float>(), tus.data_ptr<float>() + tus.numel());
+  s.layer = slot_->name();
+  s.directions = slot_->directions();
   if (!probes_.lengths.empty()) {
     const std::int64_t shortest = *std::min_element(probes_.lengths.begin(), probes_.lengths.end());
     s.step_valid.resize(static_cast<std::size_t>(s.steps));

@@ -4,8 +4,9 @@
 
 namespace mmphate::torchlayer {
 
-void CaptureSlot::offer(const torch::Tensor& output, bool batch_first) {
+void CaptureSlot::offer(const torch::Tensor& output, bool batch_first, int directions) {
   if (!armed_) return;
+  directions_ = directions;
   torch::Tensor seq = batch_first ? output : output.transpose(0, 1);
   // Detached float32 CPU copy; non_blocking lets a CUDA copy overlap when memory is pinned.
   captured_ = seq.detach().to(torch::kCPU, torch::kFloat32, /*non_blocking=*/true).contiguous();
@@ -42,7 +43,8 @@ TappedLSTMImpl::TappedLSTMImpl(const torch::nn::LSTMOptions& options, const std:
 std::tuple<torch::Tensor, std::tuple<torch::Tensor, torch::Tensor>> TappedLSTMImpl::forward(
     const torch::Tensor& input, torch::optional<std::tuple<torch::Tensor, torch::Tensor>> hx) {
   auto out = inner->forward(input, std::move(hx));
-  if (slot_->armed()) slot_->offer(std::get<0>(out), inner->options.batch_first());
+  if (slot_->armed())
+    slot_->offer(std::get<0>(out), inner->options.batch_first(), inner->options.bidirectional() ? 2 : 1);
   return out;
 }
 
@@ -53,7 +55,8 @@ TappedGRUImpl::TappedGRUImpl(const torch::nn::GRUOptions& options, const std::st
 
 std::tuple<torch::Tensor, torch::Tensor> TappedGRUImpl::forward(const torch::Tensor& input, torch::Tensor hx) {
   auto out = inner->forward(input, hx);
-  if (slot_->armed()) slot_->offer(std::get<0>(out), inner->options.batch_first());
+  if (slot_->armed())
+    slot_->offer(std::get<0>(out), inner->options.batch_first(), inner->options.bidirectional() ? 2 : 1);
   return out;
 }
 
@@ -64,7 +67,8 @@ TappedRNNImpl::TappedRNNImpl(const torch::nn::RNNOptions& options, const std::st
 
 std::tuple<torch::Tensor, torch::Tensor> TappedRNNImpl::forward(const torch::Tensor& input, torch::Tensor hx) {
   auto out = inner->forward(input, hx);
-  if (slot_->armed()) slot_->offer(std::get<0>(out), inner->options.batch_first());
+  if (slot_->armed())
+    slot_->offer(std::get<0>(out), inner->options.batch_first(), inner->options.bidirectional() ? 2 : 1);
   return out;
 }
 

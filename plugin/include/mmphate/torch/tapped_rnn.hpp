@@ -32,7 +32,9 @@ class CaptureSlot {
   void disarm() { armed_ = false; }
   bool armed() const { return armed_; }
   // Called by the module: output is [batch, time, units] or, when !batch_first, [time, batch, units].
-  void offer(const torch::Tensor& output, bool batch_first);
+  void offer(const torch::Tensor& output, bool batch_first, int directions = 1);
+  // 2 when the captured layer is bidirectional (units are direction-major).
+  int directions() const { return directions_; }
   // Called by a cell loop once per time step with the step's hidden state [batch, units].
   void offer_step(const torch::Tensor& hidden);
   // The captured [batch, time, units] tensor; throws mmphate::Error naming the module when
@@ -44,6 +46,7 @@ class CaptureSlot {
   bool armed_ = false;
   torch::Tensor captured_;
   std::vector<torch::Tensor> steps_;
+  int directions_ = 1;
 };
 
 // The recurrent submodules of a model (plain or tapped RNN/LSTM/GRU and their cells), by
