@@ -35,6 +35,10 @@ PreparedTrace prepare_trace(const RowMatrix& raw, const TraceShape& shape, const
   if (shape.probes < 1) throw Error("the probe set is empty (0 probes)");
   if (shape.probes < 2 && opt.normalize)
     throw Error("1 probe: z-scoring across probes needs at least 2 (use more probes or normalize = false)");
+  if (opt.normalize && shape.probes < 5)
+    logger()->warn("only {} probes: z-scored responses lie on a sphere of dimension {}, so many nodes coincide "
+                   "(2 probes leave just two distinct directions); use at least 5 probes (METHOD.md uses 2 per class "
+                   "and more)", shape.probes, shape.probes - 2);
   if (raw.rows() != shape.nodes() || raw.cols() != shape.probes)
     throw Error("trace has " + std::to_string(raw.rows()) + " x " + std::to_string(raw.cols()) +
                 " values but the shape [" + std::to_string(shape.epochs) + ", " + std::to_string(shape.steps) +
