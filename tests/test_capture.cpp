@@ -277,3 +277,40 @@ TEST(Recorder, VariableLengthsMarkPaddingAndScheduleRecordsEveryNSteps) {
   EXPECT_EQ(view.snapshots[0]->step_valid, (std::vector<std::uint8_t>{1, 1, 1, 1, 0, 0}));
   EXPECT_THROW(rec.set_every_n_steps(-1), Error);
 }
+
+TEST(Recorder, KeepsFrozenSubmodulesInEvalAndKeysScheduledSnapshotsAfterTheNewest) {
+  Classifier model;
+  model->train();
+  model->head->eval();  // the user froze the head
+  SnapshotStore store;
+  ProbeSet probes;
+  probes.inputs = torch::randn({3, 5, 4});
+  Recorder rec(model.ptr(), model->lstm->slot(), probes, [&](const torch::Tensor& x) { model->forward(x); }, store);
+  rec.record(5);
+  EXPECT_TRUE(model->is_training());
+  EXPECT_TRUE(model->lstm->is_training());
+  EXPECT_FALSE(model->head->is_training());
+  rec.set_every_n_steps(1);
+  ASSERT_TRUE(rec.maybe_record(7));
+  const auto view = store.view();
+  ASSERT_EQ(view.snapshots.size(), 2u);  // epoch 5 kept, the scheduled one keyed 6
+  EXPECT_EQ(view.snapshots[0]->epoch, 5);
+  EXPECT_EQ(view.snapshots[1]->epoch, 6);
+  ProbeSet too_long;
+  too_long.inputs = torch::randn({2, 5, 4});
+  too_long.lengths = {5, 9};
+  Recorder bad(model.ptr(), model->lstm->slot(), too_long, [&](const torch::Tensor& x) { model->forward(x); }, store);
+  EXPECT_THROW(bad.record(10), Error);
+  ProbeSet zero = too_long;
+  zero.lengths = {0, 3};
+  EXPECT_THROW(Recorder(model.ptr(), model->lstm->slot(), zero, [](const torch::Tensor&) {}, store), Error);
+}
+
+TEST(CaptureSlot, CaptureIsACopyNotAView) {
+  CaptureSlot slot("x");
+  slot.arm();
+  torch::Tensor out = torch::ones({2, 3, 4});
+  slot.offer(out, true);
+  out.mul_(5);  // an in-place op after the module returned
+  EXPECT_TRUE(torch::allclose(slot.take(), torch::ones({2, 3, 4})));
+}

@@ -278,3 +278,33 @@ TEST(SnapshotStore, AssembledTraceExcludesPaddingFromTheGraph) {
   const Index row = (1 * 3 + 1) * 4 + 2;
   EXPECT_EQ(tr.raw(row, 3), ref.values[(1 * 4 + 2) * 5 + 3]);
 }
+
+TEST(SnapshotStore, SaveRewritesAnEpochPushedAgain) {
+  const fs::path dir = temp_dir("replace");
+  SnapshotStore store;
+  store.push(make_snapshot(0));
+  store.push(make_snapshot(1));
+  store.save(dir.string());
+  Snapshot again = make_snapshot(1);
+  again.values[0] = -42.0f;  // training restarted: new values for epoch 1
+  store.push(again);
+  store.save(dir.string());
+  SnapshotStore back;
+  back.resume(dir.string());
+  EXPECT_EQ(back.view().snapshots.back()->values[0], -42.0f);
+  fs::remove_all(dir);
+}
+
+TEST(SnapshotStore, ThinNeedsRoomBeyondTheDenseEpochs) {
+  RetentionPolicy p;
+  p.kind = RetentionKind::thin;
+  p.thin_dense = 10;
+  p.max_epochs = 11;
+  EXPECT_THROW(SnapshotStore{p}, Error);
+  p.max_epochs = 12;
+  EXPECT_NO_THROW(SnapshotStore{p});
+  Snapshot s = make_snapshot(0);
+  s.step_index = {0, 1, 2};  // 3 indices for 2 steps
+  SnapshotStore store;
+  EXPECT_THROW(store.push(s), Error);
+}

@@ -142,7 +142,11 @@ double bandwidth_from(const std::vector<UnitNeighbours>& un, int kappa) {
   }
   if (clamped)
     logger()->warn("interslice_knn = {} exceeds the slice-points of some unit; using the farthest one", kappa);
-  if (counted == 0 || !(total > 0)) {
+  if (counted == 0) {
+    logger()->warn("no unit has two slice-points (a single slice?): no interslice edges; bandwidth set to 1");
+    return 1.0;
+  }
+  if (!(total > 0)) {
     logger()->warn("interslice bandwidth is 0 (every unit identical across slices); using 1");
     return 1.0;
   }

@@ -54,6 +54,10 @@ void make_dir(const std::string& path) {
 
 void RetentionPolicy::validate() const {
   if (max_epochs < 1) throw Error("invalid retention max_epochs = " + std::to_string(max_epochs) + ": allowed >= 1");
+  // thin keeps every epoch below thin_dense, epoch thin_dense and the newest.
+  if (kind == RetentionKind::thin && max_epochs < thin_dense + 2)
+    throw Error("invalid retention max_epochs = " + std::to_string(max_epochs) + " for thin with thin_dense = " +
+                std::to_string(thin_dense) + ": allowed >= thin_dense + 2");
   if (thin_dense < 0) throw Error("invalid retention thin_dense = " + std::to_string(thin_dense) + ": allowed >= 0");
   if (memory_budget_bytes == 0) throw Error("invalid retention memory_budget_bytes = 0: allowed > 0");
   if (step_sampling == StepSampling::stride && step_stride < 1)
@@ -75,6 +79,9 @@ void SnapshotStore::push(Snapshot s) {
   if (s.directions < 1 || s.units % s.directions != 0)
     throw Error("snapshot of epoch " + std::to_string(s.epoch) + ": " + std::to_string(s.units) +
                 " units cannot split into " + std::to_string(s.directions) + " directions");
+  if (!s.step_index.empty() && static_cast<Index>(s.step_index.size()) != s.steps)
+    throw Error("snapshot of epoch " + std::to_string(s.epoch) + ": step_index has " +
+                std::to_string(s.step_index.size()) + " entries for " + std::to_string(s.steps) + " steps");
   if (!s.step_valid.empty() && static_cast<Index>(s.step_valid.size()) != s.steps)
     throw Error("snapshot of epoch " + std::to_string(s.epoch) + ": step_valid has " +
                 std::to_string(s.step_valid.size()) + " entries for " + std::to_string(s.steps) + " steps");
@@ -109,7 +116,7 @@ void SnapshotStore::push(Snapshot s) {
     if (units_ >= 0 && (ptr->steps != steps_ || ptr->units != units_ || ptr->probes != probes_))
       throw Error("snapshot of epoch " + std::to_string(ptr->epoch) + " has shape " +
                   shape_text(ptr->steps, ptr->units, ptr->probes) + " but earlier snapshots have " +
-                  shape_text(steps_, units_, probes_) + " (the probe batch must stay fixed for a run)");
+                  shape_text(steps_, units_, probes_) + " (the probe batch and the time-step sampling must stay fixed for a run)");
     steps_ = ptr->steps;
     units_ = ptr->units;
     probes_ = ptr->probes;
@@ -204,10 +211,19 @@ void SnapshotStore::save(const std::string& dir) const {
     const std::string name = epoch_file(s->epoch);
     const std::string path = dir + "/snapshots/" + name;
     struct stat st;
-    if (::stat(path.c_str(), &st) != 0)
+    bool current;
+    {
+      std::lock_guard<std::mutex> lock(save_mutex_);
+      auto it = saved_.find(s->epoch);
+      current = it != saved_.end() && it->second.lock() == s && ::stat(path.c_str(), &st) == 0;
+    }
+    if (!current) {  // new, or the epoch was pushed again since the last save
       write_npy(path, s->values.data(),
                 {static_cast<std::size_t>(s->steps), static_cast<std::size_t>(s->units),
                  static_cast<std::size_t>(s->probes)});
+      std::lock_guard<std::mutex> lock(save_mutex_);
+      saved_[s->epoch] = s;
+    }
     files.insert(name);
     index["snapshots"].push_back({{"epoch", s->epoch},
                                   {"global_step", s->global_step},
@@ -267,6 +283,11 @@ void SnapshotStore::resume(const std::string& dir) {
     s.layer = entry.value("layer", "");
     s.directions = entry.value("directions", 1);
     push(std::move(s));  // step_index set: no second subsampling
+  }
+  {
+    // The files in dir hold exactly these snapshots: a later save() there need not rewrite them.
+    std::lock_guard<std::mutex> lock(save_mutex_);
+    for (const auto& s : view().snapshots) saved_[s->epoch] = s;
   }
   logger()->info("snapshot store: resumed {} snapshot(s) from {}", view().snapshots.size(), dir);
 }

@@ -27,6 +27,7 @@
 #pragma once
 #include <chrono>
 #include <condition_variable>
+#include <map>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -114,6 +115,9 @@ class SnapshotStore {
   std::vector<SnapshotPtr> kept_;
   std::vector<RetentionDecision> decisions_;
   std::uint64_t version_ = 0;
+  // Which snapshot object each saved file holds: a replaced epoch is rewritten on save.
+  mutable std::mutex save_mutex_;
+  mutable std::map<std::int64_t, std::weak_ptr<const Snapshot>> saved_;
   Index steps_ = -1, units_ = -1, probes_ = -1;  // shape after subsampling, fixed by the first push
 };
 

@@ -9,23 +9,25 @@
 namespace mmphate::torchlayer {
 namespace {
 
-// Restores the model's training mode and disarms the slot whatever happens in between.
+// Restores every module's own training mode (a submodule the user froze in eval stays in
+// eval) and disarms the slot, whatever happens in between.
 class RecordingScope {
  public:
-  RecordingScope(torch::nn::Module& model, CaptureSlot& slot)
-      : model_(model), slot_(slot), was_training_(model.is_training()) {
+  RecordingScope(torch::nn::Module& model, CaptureSlot& slot) : model_(model), slot_(slot) {
+    for (const auto& m : model_.modules(/*include_self=*/true)) modes_.emplace_back(m, m->is_training());
     model_.eval();
     slot_.arm();
   }
   ~RecordingScope() {
     slot_.disarm();
-    model_.train(was_training_);
+    // Module::train() recurses into children, so restore parents first, children after.
+    for (const auto& [m, training] : modes_) m->train(training);
   }
 
  private:
   torch::nn::Module& model_;
   CaptureSlot& slot_;
-  bool was_training_;
+  std::vector<std::pair<std::shared_ptr<torch::nn::Module>, bool>> modes_;
 };
 
 }  // namespace
@@ -63,6 +65,9 @@ Recorder::Recorder(std::shared_ptr<torch::nn::Module> model, std::shared_ptr<Cap
   if (!model_ || !slot_ || !forward_) throw Error("recorder: model, capture slot and probe forward are required");
   if (!probes_.inputs.defined() || probes_.inputs.dim() < 1 || probes_.inputs.size(0) == 0)
     throw Error("recorder for '" + slot_->name() + "': the probe set is empty");
+  for (std::int64_t len : probes_.lengths)
+    if (len < 1)
+      throw Error("recorder for '" + slot_->name() + "': probe lengths must be >= 1, got " + std::to_string(len));
   if (!probes_.lengths.empty() && static_cast<std::int64_t>(probes_.lengths.size()) != probes_.inputs.size(0))
     throw Error("recorder for '" + slot_->name() + "': " + std::to_string(probes_.lengths.size()) + " lengths for " +
                 std::to_string(probes_.inputs.size(0)) + " probes");
@@ -95,6 +100,10 @@ void Recorder::record(std::int64_t epoch, std::int64_t global_step) {
   s.directions = slot_->directions();
   if (!probes_.lengths.empty()) {
     const std::int64_t shortest = *std::min_element(probes_.lengths.begin(), probes_.lengths.end());
+    const std::int64_t longest = *std::max_element(probes_.lengths.begin(), probes_.lengths.end());
+    if (longest > s.steps)
+      throw Error("recorder for '" + slot_->name() + "': a probe length of " + std::to_string(longest) +
+                  " exceeds the " + std::to_string(s.steps) + " steps the module returned");
     s.step_valid.resize(static_cast<std::size_t>(s.steps));
     for (std::int64_t t = 0; t < s.steps; ++t) s.step_valid[t] = t < shortest ? 1 : 0;
   }
@@ -109,7 +118,9 @@ void Recorder::set_every_n_steps(std::int64_t n) {
 
 bool Recorder::maybe_record(std::int64_t global_step) {
   if (every_n_steps_ <= 0 || global_step % every_n_steps_ != 0) return false;
-  record(records_, global_step);
+  // Key after the newest snapshot held (also after resume()), so history is never replaced.
+  const auto view = store_.view();
+  record(view.snapshots.empty() ? 0 : view.snapshots.back()->epoch + 1, global_step);
   return true;
 }
 

@@ -1,5 +1,7 @@
 #include "mmphate/torch/tapped_rnn.hpp"
 
+#include <torch/cuda.h>
+
 #include "mmphate/error.hpp"
 
 namespace mmphate::torchlayer {
@@ -8,8 +10,10 @@ void CaptureSlot::offer(const torch::Tensor& output, bool batch_first, int direc
   if (!armed_) return;
   directions_ = directions;
   torch::Tensor seq = batch_first ? output : output.transpose(0, 1);
-  // Detached float32 CPU copy; non_blocking lets a CUDA copy overlap when memory is pinned.
-  captured_ = seq.detach().to(torch::kCPU, torch::kFloat32, /*non_blocking=*/true).contiguous();
+  // Always a copy (an in-place op on the output later must not change the capture).
+  // Non-blocking from CUDA; take() synchronises before anyone reads it.
+  from_cuda_ = from_cuda_ || seq.is_cuda();
+  captured_ = seq.detach().to(torch::kCPU, torch::kFloat32, /*non_blocking=*/true, /*copy=*/true).contiguous();
 }
 
 void CaptureSlot::offer_step(const torch::Tensor& hidden) {
@@ -17,10 +21,15 @@ void CaptureSlot::offer_step(const torch::Tensor& hidden) {
   if (hidden.dim() != 2)
     throw Error("module '" + name_ + "': offer_step expects one step's hidden state [batch, units], got " +
                 std::to_string(hidden.dim()) + " dimensions");
-  steps_.push_back(hidden.detach().to(torch::kCPU, torch::kFloat32, /*non_blocking=*/true));
+  from_cuda_ = from_cuda_ || hidden.is_cuda();
+  steps_.push_back(hidden.detach().to(torch::kCPU, torch::kFloat32, /*non_blocking=*/true, /*copy=*/true));
 }
 
 torch::Tensor CaptureSlot::take() {
+  if (from_cuda_) {
+    torch::cuda::synchronize();  // the non-blocking device-to-host copies must have landed
+    from_cuda_ = false;
+  }
   if (!captured_.defined() && !steps_.empty()) {
     captured_ = torch::stack(steps_, 1).contiguous();  // [batch, time, units]
     steps_.clear();

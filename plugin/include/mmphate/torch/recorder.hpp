@@ -42,7 +42,7 @@ class Recorder {
   void record(std::int64_t epoch, std::int64_t global_step = 0);
 
   // Optional finer schedule: records when global_step is a multiple of every_n_steps (> 0).
-  // Snapshots are keyed by the returned record count, so epochs stay increasing.
+  // Each such snapshot is keyed one after the newest held, so keys keep increasing.
   void set_every_n_steps(std::int64_t n);
   bool maybe_record(std::int64_t global_step);
 

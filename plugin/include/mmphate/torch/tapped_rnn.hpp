@@ -47,6 +47,7 @@ class CaptureSlot {
   torch::Tensor captured_;
   std::vector<torch::Tensor> steps_;
   int directions_ = 1;
+  bool from_cuda_ = false;
 };
 
 // The recurrent submodules of a model (plain or tapped RNN/LSTM/GRU and their cells), by
