@@ -56,9 +56,9 @@ int main(int argc, char** argv) {
     Options opt = m == 0 ? Options::mphate() : scalable;
     opt.threads = threads;
     const auto t0 = std::chrono::steady_clock::now();
-    const EmbedResult r = run_multislice(raw, shape, opt);
-    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const PreparedTrace tr = prepare_trace(raw, shape, opt);
+    const EmbedResult r = run_multislice(tr, opt);
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     ScoreOptions so;
     so.threads = threads;
     const CommunityScores sc = community_scores(tr.features, tr.index, r.embedding, so);

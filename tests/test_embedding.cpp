@@ -45,13 +45,7 @@ Matrix random_orthogonal(Index n, std::uint64_t seed) {
   return qr.householderQ() * Matrix::Identity(n, n);
 }
 
-Matrix pairwise(const RowMatrix& X) {
-  const Index n = X.rows();
-  Matrix D(n, n);
-  for (Index i = 0; i < n; ++i)
-    for (Index j = 0; j < n; ++j) D(i, j) = (X.row(i) - X.row(j)).norm();
-  return D;
-}
+using mmphate::testing::brute_distances;
 
 // Random row-stochastic matrix with strictly positive entries.
 Matrix random_stochastic(Index n, std::uint64_t seed) {
@@ -405,7 +399,7 @@ TEST(Potential, GammaTransforms) {
 TEST(Potential, RowDistancesMatchBruteForce) {
   const RowMatrix X = random_matrix(25, 6, 12);
   const Matrix D = row_distances(Matrix(X));
-  const Matrix want = pairwise(X);
+  const Matrix want = brute_distances(X);
   EXPECT_LT((D - want).cwiseAbs().maxCoeff(), 1e-12);
   EXPECT_EQ((D - D.transpose()).cwiseAbs().maxCoeff(), 0.0);
   for (Index i = 0; i < 25; ++i) EXPECT_EQ(D(i, i), 0.0);
@@ -442,11 +436,11 @@ RowMatrix centred_grid(int g, double* lambda) {
 void expect_isotropic_grid_recovered(int g) {
   double lambda = 0;
   const RowMatrix X = centred_grid(g, &lambda);
-  const Matrix D = pairwise(X);
+  const Matrix D = brute_distances(X);
   const RowMatrix Y = classical_mds(D, 2);
   ASSERT_EQ(Y.rows(), g * g);
   ASSERT_EQ(Y.cols(), 2);
-  const Matrix DY = pairwise(Y);
+  const Matrix DY = brute_distances(Y);
   const double scale = 2.0 * std::sqrt(lambda);
   EXPECT_LT((DY - scale * D).cwiseAbs().maxCoeff(), 1e-8 * scale * D.maxCoeff()) << g << " x " << g;
 }
@@ -474,7 +468,7 @@ TEST(Mds, ClassicalGivesScaledPrincipalComponents) {
   Z.col(0) *= 3.0;
   const Matrix Q = random_orthogonal(5, 14);
   const RowMatrix X = Z * Q.leftCols(2).transpose();
-  const Matrix D = pairwise(X);
+  const Matrix D = brute_distances(X);
   const RowMatrix Y = classical_mds(D, 2);
   // reference scaling: column c = PCA score c * 2 sqrt(lambda_c), lambda_c the eigenvalues of
   // the centred scatter matrix (the eigenvalue of the double-centred squared distances is
@@ -493,7 +487,7 @@ TEST(Mds, ClassicalGivesScaledPrincipalComponents) {
   RowMatrix U = Y;
   U.col(0) /= 2.0 * std::sqrt(es.eigenvalues()(1));
   U.col(1) /= 2.0 * std::sqrt(es.eigenvalues()(0));
-  EXPECT_LT((pairwise(U) - D).cwiseAbs().maxCoeff(), 1e-8 * D.maxCoeff());
+  EXPECT_LT((brute_distances(U) - D).cwiseAbs().maxCoeff(), 1e-8 * D.maxCoeff());
   // deterministic sign: the largest-magnitude entry of each column is positive
   for (int c = 0; c < 2; ++c) {
     Index imax;
@@ -506,7 +500,7 @@ TEST(Mds, ClassicalGivesScaledPrincipalComponents) {
 
 TEST(Mds, SmacofNeverIncreasesStress) {
   const RowMatrix X = random_matrix(30, 2, 15, 2.0);
-  const Matrix D = pairwise(X);
+  const Matrix D = brute_distances(X);
   const RowMatrix init = random_matrix(30, 2, 16);
   const double s0 = raw_stress(D, init);
   double prev = s0;
@@ -526,7 +520,7 @@ TEST(Mds, SmacofNeverIncreasesStress) {
 
 TEST(Mds, SmacofFromClassicalInitReachesNearZeroStressOnPlanarData) {
   const RowMatrix X = random_matrix(30, 2, 17, 2.0);
-  const Matrix D = pairwise(X);
+  const Matrix D = brute_distances(X);
   SmacofResult r;
   const RowMatrix Y = smacof(D, classical_mds(D, 2), 3000, 1e-12, 1, &r);
   EXPECT_LT(raw_stress(D, Y), 1e-8 * D.squaredNorm());
@@ -537,7 +531,7 @@ TEST(Mds, SmacofFromClassicalInitReachesNearZeroStressOnPlanarData) {
 
 TEST(Mds, SgdReducesStressFromRandomInitAndIsDeterministic) {
   const RowMatrix X = random_matrix(40, 2, 18, 2.0);
-  const Matrix D = pairwise(X);
+  const Matrix D = brute_distances(X);
   const RowMatrix init = random_matrix(40, 2, 19, 2.0);
   const double s0 = raw_stress(D, init);
   const RowMatrix Y = sgd_mds(D, init, 30, 0.01, 7);
@@ -665,7 +659,7 @@ TEST(Engine, RunPhateSmallDataIsFiniteDeterministicAndKeepsClusters) {
   const EmbedResult b = run_phate(X, o);
   EXPECT_EQ((a.embedding - b.embedding).cwiseAbs().maxCoeff(), 0.0);
   // 5 nearest embedding neighbours mostly from the same cluster
-  const Matrix DY = pairwise(a.embedding);
+  const Matrix DY = brute_distances(a.embedding);
   int same = 0;
   for (Index i = 0; i < 60; ++i) {
     std::vector<std::pair<double, Index>> d;
@@ -712,7 +706,7 @@ TEST(Engine, PcaProjectsOntoLeadingDirections) {
   const RowMatrix P = pca(X, 2);
   ASSERT_EQ(P.cols(), 2);
   // an orthogonal projection onto the data's plane keeps all pairwise distances
-  EXPECT_LT((pairwise(P) - pairwise(X)).cwiseAbs().maxCoeff(), 1e-9);
+  EXPECT_LT((brute_distances(P) - brute_distances(X)).cwiseAbs().maxCoeff(), 1e-9);
   // centred
   EXPECT_LT(P.colwise().mean().cwiseAbs().maxCoeff(), 1e-10);
 }

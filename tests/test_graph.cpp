@@ -30,13 +30,7 @@ namespace {
 
 using mmphate::testing::random_matrix;
 
-Matrix brute_distances(const RowMatrix& X) {
-  const Index n = X.rows();
-  Matrix D(n, n);
-  for (Index i = 0; i < n; ++i)
-    for (Index j = 0; j < n; ++j) D(i, j) = (X.row(i) - X.row(j)).norm();
-  return D;
-}
+using mmphate::testing::brute_distances;
 
 // Distance to the k-th nearest other row (k >= 1), by brute force.
 double kth_other_distance(const Matrix& D, Index i, int k) {

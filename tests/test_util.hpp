@@ -28,6 +28,15 @@ inline RowMatrix random_matrix(Index rows, Index cols, std::uint64_t seed, doubl
   return X;
 }
 
+// Exact pairwise distances between the rows of X, by brute force (n x n).
+inline Matrix brute_distances(const RowMatrix& X) {
+  const Index n = X.rows();
+  Matrix D(n, n);
+  for (Index i = 0; i < n; ++i)
+    for (Index j = 0; j < n; ++j) D(i, j) = (X.row(i) - X.row(j)).norm();
+  return D;
+}
+
 // The message of the mmphate::Error that fn throws, or "" when it throws none.
 inline std::string error_of(const std::function<void()>& fn) {
   try {

@@ -51,12 +51,6 @@ Matrix symmetric_conjugate(const Landmarks& L) {
 }
 }  // namespace
 
-Vector Landmarks::spectrum() const {
-  Vector ev = symmetric_eigenvalues(symmetric_conjugate(*this)).cwiseAbs();
-  std::sort(ev.data(), ev.data() + ev.size(), std::greater<double>());
-  return ev;
-}
-
 EigenPairs Landmarks::symmetric_eigen() const { return mmphate::symmetric_eigen(symmetric_conjugate(*this)); }
 
 Landmarks build_landmarks(const SparseMatrix& K, int n_landmark, int n_svd, std::uint64_t seed,

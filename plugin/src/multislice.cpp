@@ -9,6 +9,7 @@
 #include "mmphate/knn.hpp"
 #include "mmphate/log.hpp"
 #include "mmphate/parallel.hpp"
+#include "mmphate/potential.hpp"
 #include "mmphate/sparse_build.hpp"
 
 namespace mmphate {
@@ -24,17 +25,6 @@ Matrix pairwise_distances(const RowMatrix& X) {
     D(i, i) = 0.0;
     for (Index j = i + 1; j < n; ++j) D(i, j) = D(j, i) = (X.row(i) - X.row(j)).norm();
   }
-  return D;
-}
-
-// Distances between the rows of Y via one GEMM.
-Matrix gemm_distances(const RowMatrix& Y) {
-  const Vector sq = Y.rowwise().squaredNorm();
-  Matrix D = -2.0 * (Y * Y.transpose());
-  D.colwise() += sq;
-  D.rowwise() += sq.transpose();
-  D = D.cwiseMax(0.0).cwiseSqrt();
-  D.diagonal().setZero();
   return D;
 }
 
@@ -204,7 +194,7 @@ SparseMatrix multislice_kernel(const RowMatrix& features, const NodeIndex& nodes
     const Index m = static_cast<Index>(U.rows.size());
     if (m < 2) return;
     if (faithful) {
-      const Matrix D = gemm_distances(gather(features, U.rows));
+      const Matrix D = row_distances(Matrix(gather(features, U.rows)));
       for (Index a = 0; a < m; ++a)
         for (Index b = 0; b < m; ++b) {
           if (a == b) continue;

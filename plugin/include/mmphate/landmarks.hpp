@@ -26,9 +26,6 @@ struct Landmarks {
   Matrix op;                      // P_L,  L x L
   Vector weight;                  // w: summed degree of each landmark's nodes
 
-  // Eigenvalue magnitudes of P_L (via its symmetric conjugate), descending.
-  Vector spectrum() const;
-
   // Eigendecomposition of the symmetric conjugate S = w^1/2 P_L w^-1/2 (LAPACK dsyevd). It
   // gives both the spectrum for the automatic t and P_L^t = w^-1/2 V diag(lambda^t) V^T w^1/2:
   // one dsyevd and one GEMM instead of a separate spectrum and log2(t) + popcount(t) GEMMs.

@@ -44,43 +44,6 @@ torch::Tensor CaptureSlot::take() {
   return out;
 }
 
-TappedLSTMImpl::TappedLSTMImpl(const torch::nn::LSTMOptions& options, const std::string& name)
-    : slot_(std::make_shared<CaptureSlot>(name)) {
-  inner = register_module("inner", torch::nn::LSTM(options));
-}
-
-std::tuple<torch::Tensor, std::tuple<torch::Tensor, torch::Tensor>> TappedLSTMImpl::forward(
-    const torch::Tensor& input, torch::optional<std::tuple<torch::Tensor, torch::Tensor>> hx) {
-  auto out = inner->forward(input, std::move(hx));
-  if (slot_->armed())
-    slot_->offer(std::get<0>(out), inner->options.batch_first(), inner->options.bidirectional() ? 2 : 1);
-  return out;
-}
-
-TappedGRUImpl::TappedGRUImpl(const torch::nn::GRUOptions& options, const std::string& name)
-    : slot_(std::make_shared<CaptureSlot>(name)) {
-  inner = register_module("inner", torch::nn::GRU(options));
-}
-
-std::tuple<torch::Tensor, torch::Tensor> TappedGRUImpl::forward(const torch::Tensor& input, torch::Tensor hx) {
-  auto out = inner->forward(input, hx);
-  if (slot_->armed())
-    slot_->offer(std::get<0>(out), inner->options.batch_first(), inner->options.bidirectional() ? 2 : 1);
-  return out;
-}
-
-TappedRNNImpl::TappedRNNImpl(const torch::nn::RNNOptions& options, const std::string& name)
-    : slot_(std::make_shared<CaptureSlot>(name)) {
-  inner = register_module("inner", torch::nn::RNN(options));
-}
-
-std::tuple<torch::Tensor, torch::Tensor> TappedRNNImpl::forward(const torch::Tensor& input, torch::Tensor hx) {
-  auto out = inner->forward(input, hx);
-  if (slot_->armed())
-    slot_->offer(std::get<0>(out), inner->options.batch_first(), inner->options.bidirectional() ? 2 : 1);
-  return out;
-}
-
 std::vector<RecurrentModuleInfo> find_recurrent_modules(const torch::nn::Module& model) {
   std::vector<RecurrentModuleInfo> out;
   for (const auto& item : model.named_modules("", /*include_self=*/false)) {

@@ -59,40 +59,49 @@ struct RecurrentModuleInfo {
 };
 std::vector<RecurrentModuleInfo> find_recurrent_modules(const torch::nn::Module& model);
 
-class TappedLSTMImpl : public torch::nn::Module {
+// The wrapper, shared by the three module kinds: `Inner` is torch::nn::LSTM, GRU or RNN.
+// forward() takes and returns exactly what Inner's forward does.
+template <class Inner, class InnerOptions>
+class TappedImpl : public torch::nn::Module {
  public:
-  explicit TappedLSTMImpl(const torch::nn::LSTMOptions& options, const std::string& name = "lstm");
-  std::tuple<torch::Tensor, std::tuple<torch::Tensor, torch::Tensor>> forward(
-      const torch::Tensor& input, torch::optional<std::tuple<torch::Tensor, torch::Tensor>> hx = {});
+  TappedImpl(const InnerOptions& options, const std::string& name)
+      : slot_(std::make_shared<CaptureSlot>(name)) {
+    inner = register_module("inner", Inner(options));
+  }
+
+  template <class... Hidden>
+  auto forward(const torch::Tensor& input, Hidden&&... hx) {
+    auto out = inner->forward(input, std::forward<Hidden>(hx)...);
+    if (slot_->armed())
+      slot_->offer(std::get<0>(out), inner->options.batch_first(), inner->options.bidirectional() ? 2 : 1);
+    return out;
+  }
+
   std::shared_ptr<CaptureSlot> slot() const { return slot_; }
-  torch::nn::LSTM inner{nullptr};
+  Inner inner{nullptr};
 
  private:
   std::shared_ptr<CaptureSlot> slot_;
+};
+
+class TappedLSTMImpl : public TappedImpl<torch::nn::LSTM, torch::nn::LSTMOptions> {
+ public:
+  explicit TappedLSTMImpl(const torch::nn::LSTMOptions& options, const std::string& name = "lstm")
+      : TappedImpl(options, name) {}
 };
 TORCH_MODULE(TappedLSTM);
 
-class TappedGRUImpl : public torch::nn::Module {
+class TappedGRUImpl : public TappedImpl<torch::nn::GRU, torch::nn::GRUOptions> {
  public:
-  explicit TappedGRUImpl(const torch::nn::GRUOptions& options, const std::string& name = "gru");
-  std::tuple<torch::Tensor, torch::Tensor> forward(const torch::Tensor& input, torch::Tensor hx = {});
-  std::shared_ptr<CaptureSlot> slot() const { return slot_; }
-  torch::nn::GRU inner{nullptr};
-
- private:
-  std::shared_ptr<CaptureSlot> slot_;
+  explicit TappedGRUImpl(const torch::nn::GRUOptions& options, const std::string& name = "gru")
+      : TappedImpl(options, name) {}
 };
 TORCH_MODULE(TappedGRU);
 
-class TappedRNNImpl : public torch::nn::Module {
+class TappedRNNImpl : public TappedImpl<torch::nn::RNN, torch::nn::RNNOptions> {
  public:
-  explicit TappedRNNImpl(const torch::nn::RNNOptions& options, const std::string& name = "rnn");
-  std::tuple<torch::Tensor, torch::Tensor> forward(const torch::Tensor& input, torch::Tensor hx = {});
-  std::shared_ptr<CaptureSlot> slot() const { return slot_; }
-  torch::nn::RNN inner{nullptr};
-
- private:
-  std::shared_ptr<CaptureSlot> slot_;
+  explicit TappedRNNImpl(const torch::nn::RNNOptions& options, const std::string& name = "rnn")
+      : TappedImpl(options, name) {}
 };
 TORCH_MODULE(TappedRNN);
 
