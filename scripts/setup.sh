@@ -21,6 +21,8 @@ PACKAGES=(
   libtorch-dev libopenblas0 libgloo-dev dataset-fashion-mnist
   # the demo decompresses the dataset's gzipped IDX files
   zlib1g-dev
+  # tests validate emitted frames against docs/frame.schema.json (tools/validate_frames.py)
+  python3 python3-jsonschema
 )
 
 missing=()

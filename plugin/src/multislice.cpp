@@ -47,14 +47,10 @@ RowMatrix gather(const RowMatrix& features, const std::vector<Index>& rows) {
   return Y;
 }
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const std::size_t m = v.size();
-  return (m % 2 == 1) ? v[m / 2] : 0.5 * (v[m / 2 - 1] + v[m / 2]);
-}
+}  // namespace
 
 // Intraslice alpha-decay blocks (identical in both modes).
-TripletList intraslice(const RowMatrix& features, const NodeIndex& nodes, const Options& opt) {
+TripletList intraslice_entries(const RowMatrix& features, const NodeIndex& nodes, const Options& opt) {
   const Index slices = nodes.shape.slices();
   std::vector<TripletList> per_slice(static_cast<std::size_t>(slices));
   parallel_for(slices, opt.threads, [&](Index s) {
@@ -93,6 +89,41 @@ TripletList intraslice(const RowMatrix& features, const NodeIndex& nodes, const 
   return all;
 }
 
+Index append_multiway_edges(const RowMatrix& features, const NodeIndex& nodes, const Options& opt, double eps,
+                            std::vector<Triplet>& out) {
+  if (opt.multislice_mode == MultisliceMode::faithful || (opt.time_edge_weight <= 0 && opt.epoch_edge_weight <= 0))
+    return 0;
+  const TraceShape& shape = nodes.shape;
+  const double inv_eps2 = 1.0 / (eps * eps);
+  Index multiway = 0;
+  auto link = [&](Index a, Index b, double weight) {
+    if (a < 0 || b < 0 || weight <= 0) return;
+    const double d2 = (features.row(a) - features.row(b)).squaredNorm();
+    const double w = weight * std::max(std::exp(-d2 * inv_eps2), opt.thresh);
+    out.emplace_back(static_cast<int>(a), static_cast<int>(b), w);
+    out.emplace_back(static_cast<int>(b), static_cast<int>(a), w);
+    multiway += 2;
+  };
+  for (Index e = 0; e < shape.epochs; ++e)
+    for (Index t = 0; t < shape.steps; ++t)
+      for (Index u = 0; u < shape.units; ++u) {
+        const Index here = nodes.row(e * shape.steps + t, u);
+        if (here < 0) continue;
+        if (t + 1 < shape.steps) link(here, nodes.row(e * shape.steps + t + 1, u), opt.time_edge_weight);
+        if (e + 1 < shape.epochs) link(here, nodes.row((e + 1) * shape.steps + t, u), opt.epoch_edge_weight);
+      }
+  return multiway;
+}
+
+double median_of(std::vector<double> v) {
+  if (v.empty()) return 0.0;
+  std::sort(v.begin(), v.end());
+  const std::size_t m = v.size();
+  return (m % 2 == 1) ? v[m / 2] : 0.5 * (v[m / 2 - 1] + v[m / 2]);
+}
+
+namespace {
+
 // kNN of every slice-point among the slice-points of its unit (graph rows), per unit.
 struct UnitNeighbours {
   std::vector<Index> rows;  // the unit's graph rows, slice order
@@ -127,7 +158,7 @@ double bandwidth_from(const std::vector<UnitNeighbours>& un, int kappa) {
     if (u.nb.k < kappa) clamped = true;
     std::vector<double> kth(static_cast<std::size_t>(u.nb.n));
     for (Index i = 0; i < u.nb.n; ++i) kth[i] = u.nb.dist(i, col);
-    total += median(std::move(kth));
+    total += median_of(std::move(kth));
     ++counted;
   }
   if (clamped)
@@ -176,7 +207,7 @@ SparseMatrix multislice_kernel(const RowMatrix& features, const NodeIndex& nodes
   }
   const Index n = nodes.size();
 
-  TripletList all = intraslice(features, nodes, opt);
+  TripletList all = intraslice_entries(features, nodes, opt);
   const Index intra = static_cast<Index>(all.size());
 
   // The bandwidth needs interslice_knn neighbours; scalable edges may use more.
@@ -228,25 +259,7 @@ SparseMatrix multislice_kernel(const RowMatrix& features, const NodeIndex& nodes
     TripletList().swap(v);
   }
 
-  Index multiway = 0;
-  if (!faithful && (opt.time_edge_weight > 0 || opt.epoch_edge_weight > 0)) {
-    auto link = [&](Index a, Index b, double weight) {
-      if (a < 0 || b < 0 || weight <= 0) return;
-      const double d2 = (features.row(a) - features.row(b)).squaredNorm();
-      const double w = weight * std::max(std::exp(-d2 * inv_eps2), opt.thresh);
-      all.emplace_back(static_cast<int>(a), static_cast<int>(b), w);
-      all.emplace_back(static_cast<int>(b), static_cast<int>(a), w);
-      multiway += 2;
-    };
-    for (Index e = 0; e < shape.epochs; ++e)
-      for (Index t = 0; t < shape.steps; ++t)
-        for (Index u = 0; u < shape.units; ++u) {
-          const Index here = nodes.row(e * shape.steps + t, u);
-          if (here < 0) continue;
-          if (t + 1 < shape.steps) link(here, nodes.row(e * shape.steps + t + 1, u), opt.time_edge_weight);
-          if (e + 1 < shape.epochs) link(here, nodes.row((e + 1) * shape.steps + t, u), opt.epoch_edge_weight);
-        }
-  }
+  const Index multiway = append_multiway_edges(features, nodes, opt, eps, all);
 
   SparseMatrix K = from_triplets_max(n, all, opt.threads);
   if (info) {

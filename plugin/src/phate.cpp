@@ -67,7 +67,9 @@ SparseMatrix phate_kernel(const RowMatrix& data, const Options& opt, KnnMethod* 
   return K;
 }
 
-EmbedResult embed_kernel(const SparseMatrix& K, const Options& opt) {
+EmbedResult embed_kernel(const SparseMatrix& K, const Options& opt) { return embed_kernel(K, opt, EmbedHints{}); }
+
+EmbedResult embed_kernel(const SparseMatrix& K, const Options& opt, const EmbedHints& hints) {
   opt.validate();
   set_engine_threads(opt.threads);
   EmbedResult res;
@@ -84,7 +86,14 @@ EmbedResult embed_kernel(const SparseMatrix& K, const Options& opt) {
   res.landmarks_used = opt.n_landmark > 0 && n > opt.n_landmark;
   {
     ScopedStage st(res.times, res.landmarks_used ? "landmarks" : "diffusion_operator");
-    if (res.landmarks_used) {
+    if (res.landmarks_used && hints.landmark_of) {
+      if (static_cast<Index>(hints.landmark_of->size()) != n || hints.landmark_count < 1)
+        throw Error("embed_kernel: the given landmark assignment has " + std::to_string(hints.landmark_of->size()) +
+                    " entries for " + std::to_string(n) + " nodes");
+      ScopedStage sub(res.times, "landmarks.operators");
+      lm = landmark_operators(K, *hints.landmark_of, hints.landmark_count);
+      res.n_landmarks = lm.count;
+    } else if (res.landmarks_used) {
       lm = build_landmarks(K, opt.n_landmark, opt.n_svd, opt.seed, opt.threads, &res.times,
                            opt.svd_power_iterations);
       res.n_landmarks = lm.count;
@@ -103,7 +112,9 @@ EmbedResult embed_kernel(const SparseMatrix& K, const Options& opt) {
     landmark_eigen = lm_symmetric_eigen(lm);
   }
 
-  if (opt.t == 0) {
+  if (hints.t > 0) {
+    res.t = hints.t;
+  } else if (opt.t == 0) {
     ScopedStage st(res.times, "auto_t");
     // Without landmarks: the singular values of P, exactly as the reference. With landmarks:
     // the eigenvalue magnitudes of the reversible landmark chain. P_L's singular values
@@ -138,11 +149,21 @@ EmbedResult embed_kernel(const SparseMatrix& K, const Options& opt) {
   RowMatrix Y;
   {
     ScopedStage st(res.times, "mds");
-    Y = classical_mds(D, opt.n_components);
+    const bool warm = hints.mds_init && opt.mds == MdsMethod::metric;
+    if (warm) {
+      if (hints.mds_init->rows() != D.rows() || hints.mds_init->cols() != opt.n_components)
+        throw Error("embed_kernel: the MDS warm start is " + std::to_string(hints.mds_init->rows()) + " x " +
+                    std::to_string(hints.mds_init->cols()) + ", expected " + std::to_string(D.rows()) + " x " +
+                    std::to_string(opt.n_components));
+      Y = *hints.mds_init;
+    } else {
+      Y = classical_mds(D, opt.n_components);
+    }
     if (opt.mds == MdsMethod::metric) {
       if (opt.mds_solver == MdsSolver::smacof) {
         SmacofResult sr;
-        Y = smacof(D, Y, opt.mds_max_iter, opt.mds_tol, opt.threads, &sr);
+        const int cap = hints.mds_max_iter > 0 ? std::min(hints.mds_max_iter, opt.mds_max_iter) : opt.mds_max_iter;
+        Y = smacof(D, Y, cap, opt.mds_tol, opt.threads, &sr);
         res.mds_iterations = sr.iterations;
       } else {
         Y = sgd_mds(D, Y, opt.sgd_epochs, opt.sgd_eps, opt.seed + 2);
@@ -154,6 +175,8 @@ EmbedResult embed_kernel(const SparseMatrix& K, const Options& opt) {
   if (res.landmarks_used) {
     ScopedStage st(res.times, "extend");
     res.embedding = lm.node_to_landmark * Y;
+    res.landmark_embedding = std::move(Y);
+    res.landmark_of = std::move(lm.cluster);
   } else {
     res.embedding = std::move(Y);
   }

@@ -15,6 +15,8 @@
 //    Memory and time O(N * interslice_knn).
 // Duplicate positions (a kNN edge that is also a multiway edge) keep the larger weight.
 #pragma once
+#include <vector>
+
 #include "mmphate/options.hpp"
 #include "mmphate/trace.hpp"
 #include "mmphate/types.hpp"
@@ -40,5 +42,14 @@ SparseMatrix multislice_kernel(const RowMatrix& features, const NodeIndex& nodes
 // All nodes of a [slices, units] trace (steps = 1).
 SparseMatrix multislice_kernel(const RowMatrix& features, Index slices, Index units,
                                const Options& opt, MultisliceInfo* info = nullptr);
+
+// Building blocks shared with the incremental window graph (incremental_graph.hpp):
+// intraslice entries of every slice of `nodes` (symmetrised, diagonal included) ...
+std::vector<Triplet> intraslice_entries(const RowMatrix& features, const NodeIndex& nodes, const Options& opt);
+// ... the scalable mode's multiway edges (none in faithful mode); returns the count added ...
+Index append_multiway_edges(const RowMatrix& features, const NodeIndex& nodes, const Options& opt, double eps,
+                            std::vector<Triplet>& out);
+// ... and the median the interslice bandwidth averages (0 for an empty list).
+double median_of(std::vector<double> v);
 
 }  // namespace mmphate

@@ -28,11 +28,27 @@ struct EmbedResult {
   NodeIndex nodes;                // multislice: (epoch, step, unit) of each embedding row
   int mds_iterations = 0;
   KnnMethod knn_method = KnnMethod::exact;  // plain PHATE: the back end that ran
+  std::vector<int> landmark_of;   // landmarks: landmark of each node (0 .. n_landmarks-1)
+  RowMatrix landmark_embedding;   // landmarks: n_landmarks x n_components (before extension)
   StageTimes times;
+};
+
+// What an incremental caller already knows (incremental_embedder.hpp); every field optional.
+struct EmbedHints {
+  // Landmark assignment to use instead of spectral clustering (one id per node, 0..count-1,
+  // none empty). Only used when landmarks apply (nodes > n_landmark).
+  const std::vector<int>* landmark_of = nullptr;
+  int landmark_count = 0;
+  // Initial layout for metric MDS (landmarks x n_components, or nodes x n_components without
+  // landmarks) instead of classical MDS: a warm start from the previous frame.
+  const RowMatrix* mds_init = nullptr;
+  int mds_max_iter = 0;  // > 0: cap on SMACOF iterations (warm starts converge early)
+  int t = 0;             // > 0: diffusion time to use instead of opt.t / the automatic choice
 };
 
 // Everything after the kernel. K must be symmetric with positive row sums.
 EmbedResult embed_kernel(const SparseMatrix& K, const Options& opt);
+EmbedResult embed_kernel(const SparseMatrix& K, const Options& opt, const EmbedHints& hints);
 
 // Plain PHATE on the rows of data.
 EmbedResult run_phate(const RowMatrix& data, const Options& opt);

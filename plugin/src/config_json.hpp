@@ -1,0 +1,87 @@
+// Private helpers for the small JSON option blocks of the diagnostics, the phase detector and
+// early stopping: typed reads whose errors name the source, the key, the value and what is
+// allowed, and the unknown-key check that lists the valid keys.
+#pragma once
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "mmphate/error.hpp"
+
+namespace mmphate::detail {
+
+inline std::string join_keys(const std::vector<std::string>& keys) {
+  std::string out;
+  for (const auto& k : keys) out += (out.empty() ? "" : ", ") + k;
+  return out;
+}
+
+// Throws unless `config` is an object whose keys are all in `allowed`.
+inline void check_keys(const nlohmann::json& config, const std::vector<std::string>& allowed,
+                       const std::string& source) {
+  if (!config.is_object()) throw Error(source + ": expected a JSON object, got " + config.type_name());
+  for (const auto& item : config.items()) {
+    bool known = false;
+    for (const auto& a : allowed) known = known || a == item.key();
+    if (!known)
+      throw Error(source + ": unknown key '" + item.key() + "' (allowed keys: " + join_keys(allowed) + ")");
+  }
+}
+
+inline Error type_error(const std::string& source, const std::string& key, const nlohmann::json& v,
+                        const std::string& expected) {
+  return Error(source + ": key '" + key + "' = " + v.dump() + ": expected " + expected);
+}
+
+inline bool read_bool(const nlohmann::json& v, const std::string& key, const std::string& source) {
+  if (!v.is_boolean()) throw type_error(source, key, v, "true or false");
+  return v.get<bool>();
+}
+
+inline std::int64_t read_int(const nlohmann::json& v, const std::string& key, const std::string& source) {
+  if (v.is_number_integer()) return v.get<std::int64_t>();
+  if (v.is_number_unsigned() && v.get<std::uint64_t>() <= static_cast<std::uint64_t>(INT64_MAX))
+    return static_cast<std::int64_t>(v.get<std::uint64_t>());
+  throw type_error(source, key, v, "an integer");
+}
+
+inline std::uint64_t read_uint(const nlohmann::json& v, const std::string& key, const std::string& source) {
+  if (v.is_number_unsigned()) return v.get<std::uint64_t>();
+  if (v.is_number_integer() && v.get<std::int64_t>() >= 0) return static_cast<std::uint64_t>(v.get<std::int64_t>());
+  throw type_error(source, key, v, "a non-negative integer");
+}
+
+inline double read_number(const nlohmann::json& v, const std::string& key, const std::string& source) {
+  if (!v.is_number()) throw type_error(source, key, v, "a number");
+  return v.get<double>();
+}
+
+// A number, or null meaning "not set" (stored as NaN).
+inline double read_optional_number(const nlohmann::json& v, const std::string& key, const std::string& source) {
+  if (v.is_null()) return std::numeric_limits<double>::quiet_NaN();
+  if (!v.is_number()) throw type_error(source, key, v, "a number or null");
+  return v.get<double>();
+}
+
+inline std::string read_string(const nlohmann::json& v, const std::string& key, const std::string& source) {
+  if (!v.is_string()) throw type_error(source, key, v, "a string");
+  return v.get<std::string>();
+}
+
+// int fields: range-checked so that a huge JSON integer is not silently truncated.
+inline int read_int32(const nlohmann::json& v, const std::string& key, const std::string& source) {
+  const std::int64_t x = read_int(v, key, source);
+  if (x < INT32_MIN || x > INT32_MAX) throw type_error(source, key, v, "a 32-bit integer");
+  return static_cast<int>(x);
+}
+
+// JSON number, or null for NaN/Inf (JSON has no NaN).
+inline nlohmann::json number_or_null(double v) {
+  return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr);
+}
+
+}  // namespace mmphate::detail

@@ -1,0 +1,305 @@
+#include "mmphate/incremental_embedder.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <sstream>
+
+#include "mmphate/error.hpp"
+#include "mmphate/kmeans.hpp"
+#include "mmphate/landmarks.hpp"
+#include "mmphate/log.hpp"
+
+namespace mmphate {
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+// K restricted to the listed rows and columns.
+SparseMatrix restrict_kernel(const SparseMatrix& K, const std::vector<Index>& rows) {
+  std::vector<int> local(static_cast<std::size_t>(K.rows()), -1);
+  for (std::size_t i = 0; i < rows.size(); ++i) local[rows[i]] = static_cast<int>(i);
+  std::vector<Triplet> trip;
+  for (std::size_t i = 0; i < rows.size(); ++i)
+    for (SparseMatrix::InnerIterator it(K, rows[i]); it; ++it)
+      if (local[it.col()] >= 0) trip.emplace_back(static_cast<int>(i), local[it.col()], it.value());
+  SparseMatrix S(static_cast<Index>(rows.size()), static_cast<Index>(rows.size()));
+  S.setFromTriplets(trip.begin(), trip.end());
+  return S;
+}
+
+std::string percent(double share) {
+  std::ostringstream os;
+  os.precision(3);
+  os << 100.0 * share << "%";
+  return os.str();
+}
+
+}  // namespace
+
+void IncrementalOptions::validate() const {
+  auto bad = [](const std::string& key, const std::string& value, const std::string& allowed) {
+    throw Error("invalid updater option " + key + " = " + value + ": " + allowed);
+  };
+  if (full_every < 0) bad("full_every", std::to_string(full_every), "must be >= 0 (0: no schedule)");
+  if (full_below_nodes < 0) bad("full_below_nodes", std::to_string(full_below_nodes), "must be >= 0");
+  if (!(max_new_share > 0 && max_new_share <= 1))
+    bad("max_new_share", std::to_string(max_new_share), "must be in (0, 1]");
+  if (!(max_eps_change > 0)) bad("max_eps_change", std::to_string(max_eps_change), "must be > 0");
+  if (warm_mds_iter < 1) bad("warm_mds_iter", std::to_string(warm_mds_iter), "must be >= 1");
+  if (align_sample < 0) bad("align_sample", std::to_string(align_sample), "must be >= 0 (0: all)");
+  if (knn_margin < 0) bad("knn_margin", std::to_string(knn_margin), "must be >= 0");
+}
+
+IncrementalEmbedder::IncrementalEmbedder(Options engine, IncrementalOptions inc)
+    : opt_(std::move(engine)), inc_(inc), graph_(opt_, inc.knn_margin) {
+  inc_.validate();
+}
+
+std::vector<int> IncrementalEmbedder::cluster_new_nodes(const SparseMatrix& K, const std::vector<Index>& rows,
+                                                        int count) {
+  const Index m = static_cast<Index>(rows.size());
+  std::vector<int> labels(static_cast<std::size_t>(m));
+  if (count >= m) {
+    for (Index i = 0; i < m; ++i) labels[i] = static_cast<int>(i);
+    return labels;
+  }
+  const SparseMatrix S = restrict_kernel(K, rows);
+  const int n_svd = static_cast<int>(std::min<Index>(opt_.n_svd, m - 1));
+  const RowMatrix F = spectral_features(S, n_svd, opt_.seed + static_cast<std::uint64_t>(frames_), opt_.threads,
+                                        opt_.svd_power_iterations);
+  KMeansOptions ko;
+  ko.seed = opt_.seed + 1 + static_cast<std::uint64_t>(frames_);
+  ko.threads = opt_.threads;
+  KMeansResult km = kmeans(F, count, ko);
+  return km.labels;
+}
+
+FrameEmbedding IncrementalEmbedder::update(const SnapshotStore::View& view, bool force_full) {
+  FrameEmbedding fe;
+  {
+    ScopedStage st(fe.times, "window_update");
+    fe.change = graph_.update(view);
+  }
+  {
+    ScopedStage st(fe.times, "kernel");
+    fe.window = graph_.build();
+  }
+  const WindowKernel& w = fe.window;
+  const Index n = w.nodes.size();
+  const Index units = w.nodes.shape.units, per_epoch = w.nodes.shape.steps * units;
+  const Index dims = opt_.n_components;
+
+  // Which epoch state each window position has (null for new epochs).
+  std::vector<EpochState*> state_at(view.snapshots.size(), nullptr);
+  for (std::size_t p = 0; p < view.snapshots.size(); ++p) {
+    auto it = state_.find(view.snapshots[p].get());
+    if (it != state_.end()) state_at[p] = &it->second;
+  }
+  Index since_full_nodes = 0, known_nodes = 0;
+  std::vector<int> prior(static_cast<std::size_t>(n), -1);
+  for (Index r = 0; r < n; ++r) {
+    const Index grid = w.nodes.full_id[r];
+    const EpochState* es = state_at[static_cast<std::size_t>(grid / per_epoch)];
+    if (!es || es->since_full) ++since_full_nodes;
+    if (es) {
+      prior[r] = es->cluster[static_cast<std::size_t>(grid % per_epoch)];
+      ++known_nodes;
+    }
+  }
+  fe.new_share = n > 0 ? static_cast<double>(since_full_nodes) / static_cast<double>(n) : 1.0;
+  fe.eps_change = eps_full_ > 0 ? std::abs(w.info.interslice_eps / eps_full_ - 1.0) : 0.0;
+  const bool landmarks = opt_.n_landmark > 0 && n > opt_.n_landmark;
+
+  // Full or incremental, and why.
+  std::string reason;
+  if (force_full) reason = "requested";
+  else if (!inc_.incremental) reason = "incremental updates are off";
+  else if (frames_ == 0) reason = "first frame";
+  else if (fe.change.reset) reason = "the snapshot layout changed";
+  else if (!landmarks) reason = "window of " + std::to_string(n) + " nodes is within n_landmark (exact diffusion)";
+  else if (n <= inc_.full_below_nodes)
+    reason = "window of " + std::to_string(n) + " nodes is within full_below_nodes = " + std::to_string(inc_.full_below_nodes);
+  else if (landmarks_full_ == 0) reason = "first frame with landmarks";
+  else if (known_nodes == 0) reason = "no node of the previous frame is left";
+  else if (inc_.full_every > 0 && frames_since_full_ + 1 >= inc_.full_every)
+    reason = "schedule: every " + std::to_string(inc_.full_every) + " frames";
+  else if (fe.new_share > inc_.max_new_share)
+    reason = "drift: " + percent(fe.new_share) + " of the nodes were clustered since the last full recompute (limit " +
+             percent(inc_.max_new_share) + ")";
+  else if (fe.eps_change > inc_.max_eps_change)
+    reason = "drift: the interslice bandwidth moved " + percent(fe.eps_change) + " since the last full recompute (limit " +
+             percent(inc_.max_eps_change) + ")";
+  fe.full = !reason.empty();
+
+  std::vector<int> global_of;  // compact landmark index -> global landmark id
+  if (fe.full) {
+    fe.reason = reason;
+    fe.result = embed_kernel(w.K, opt_);
+    if (fe.result.landmarks_used) {
+      for (int c = 0; c < fe.result.n_landmarks; ++c) global_of.push_back(next_cluster_++);
+    }
+    t_full_ = fe.result.t;
+    landmarks_full_ = fe.result.n_landmarks;
+    eps_full_ = w.info.interslice_eps;
+    frames_since_full_ = 0;
+    fe.new_share = 0.0;
+    fe.eps_change = 0.0;
+  } else {
+    // New nodes get landmarks of their own, in proportion to their share of the window.
+    std::vector<Index> fresh;
+    for (Index r = 0; r < n; ++r)
+      if (prior[r] < 0) fresh.push_back(r);
+    std::vector<int> assigned = prior;
+    if (!fresh.empty()) {
+      ScopedStage st(fe.times, "landmarks.new_nodes");
+      // Their share of the landmark budget, or what the leaving epochs freed if more. While
+      // a window grows the count rises above the budget; the new-share drift limit bounds
+      // that (at 0.5: about 1.5x) until the next full recompute resets it.
+      std::unordered_map<int, char> live;
+      for (Index r = 0; r < n; ++r)
+        if (prior[r] >= 0) live.emplace(prior[r], 1);
+      const int old_live = static_cast<int>(live.size());
+      const double share = static_cast<double>(fresh.size()) / static_cast<double>(n);
+      int count = std::max(static_cast<int>(std::lround(share * landmarks_full_)), landmarks_full_ - old_live);
+      count = std::max(count, 1);
+      const std::vector<int> labels = cluster_new_nodes(w.K, fresh, count);
+      const int base = next_cluster_;
+      int top = 0;
+      for (std::size_t i = 0; i < fresh.size(); ++i) {
+        assigned[fresh[i]] = base + labels[i];
+        top = std::max(top, labels[i] + 1);
+      }
+      next_cluster_ += top;
+    }
+    // Compact ids 0..L-1 (clusters whose epochs left are gone).
+    std::unordered_map<int, int> compact;
+    std::vector<int> landmark_of(static_cast<std::size_t>(n));
+    for (Index r = 0; r < n; ++r) {
+      auto it = compact.find(assigned[r]);
+      if (it == compact.end()) {
+        it = compact.emplace(assigned[r], static_cast<int>(global_of.size())).first;
+        global_of.push_back(assigned[r]);
+      }
+      landmark_of[r] = it->second;
+    }
+    const int L = static_cast<int>(global_of.size());
+    // Warm start: old landmarks where they were; a new one at the kernel-weighted mean of the
+    // old landmarks its nodes are linked to (the centroid of the old layout if none).
+    RowMatrix init(L, dims);
+    std::vector<char> known(static_cast<std::size_t>(L), 0);
+    Eigen::RowVectorXd centroid = Eigen::RowVectorXd::Zero(dims);
+    for (int c = 0; c < L; ++c) {
+      auto it = landmark_coords_.find(global_of[c]);
+      if (it != landmark_coords_.end() && it->second.size() == dims) {
+        init.row(c) = it->second;
+        known[c] = 1;
+        centroid += it->second;
+      }
+    }
+    const int n_known = static_cast<int>(std::count(known.begin(), known.end(), 1));
+    if (n_known > 0) centroid /= n_known;
+    {
+      RowMatrix acc = RowMatrix::Zero(L, dims);
+      Vector weight = Vector::Zero(L);
+      for (Index r = 0; r < n; ++r) {
+        const int c = landmark_of[r];
+        if (known[c]) continue;
+        for (SparseMatrix::InnerIterator it(w.K, r); it; ++it) {
+          const int d = landmark_of[it.col()];
+          if (!known[d]) continue;
+          acc.row(c) += it.value() * init.row(d);
+          weight(c) += it.value();
+        }
+      }
+      for (int c = 0; c < L; ++c)
+        if (!known[c]) init.row(c) = weight(c) > 0 ? Eigen::RowVectorXd(acc.row(c) / weight(c)) : centroid;
+    }
+    EmbedHints hints;
+    hints.landmark_of = &landmark_of;
+    hints.landmark_count = L;
+    hints.mds_init = &init;
+    hints.mds_max_iter = inc_.warm_mds_iter;
+    hints.t = t_full_;
+    fe.result = embed_kernel(w.K, opt_, hints);
+    std::ostringstream os;
+    os << "incremental: " << fresh.size() << " new nodes (" << fe.change.added.size() << " epoch(s) in, "
+       << fe.change.removed.size() << " out), " << L << " landmarks, t " << t_full_ << " kept from the last full";
+    fe.reason = os.str();
+    ++frames_since_full_;
+  }
+  fe.result.nodes = w.nodes;
+  fe.result.interslice_eps = w.info.interslice_eps;
+  fe.result.constant_nodes = w.constant_nodes;
+  fe.result.dropped_nodes = w.dropped_nodes;
+  fe.result.nonfinite_values = w.nonfinite_values;
+
+  // Align onto the previous frame's coordinates of the shared nodes.
+  if (inc_.align && frames_ > 0) {
+    ScopedStage st(fe.times, "align");
+    std::vector<Index> shared;
+    for (Index r = 0; r < n; ++r) {
+      const Index grid = w.nodes.full_id[r];
+      const EpochState* es = state_at[static_cast<std::size_t>(grid / per_epoch)];
+      if (es && es->coords.cols() == dims && std::isfinite(es->coords(grid % per_epoch, 0))) shared.push_back(r);
+    }
+    if (static_cast<Index>(shared.size()) > dims) {
+      std::vector<Index> sample = shared;
+      if (inc_.align_sample > 0 && static_cast<Index>(shared.size()) > inc_.align_sample) {
+        sample.clear();
+        const double stride = static_cast<double>(shared.size()) / static_cast<double>(inc_.align_sample);
+        for (Index i = 0; i < inc_.align_sample; ++i)
+          sample.push_back(shared[static_cast<std::size_t>(static_cast<double>(i) * stride)]);
+      }
+      RowMatrix cur(static_cast<Index>(sample.size()), dims), prev(static_cast<Index>(sample.size()), dims);
+      for (std::size_t i = 0; i < sample.size(); ++i) {
+        const Index r = sample[i], grid = w.nodes.full_id[r];
+        cur.row(static_cast<Index>(i)) = fe.result.embedding.row(r);
+        prev.row(static_cast<Index>(i)) =
+            state_at[static_cast<std::size_t>(grid / per_epoch)]->coords.row(grid % per_epoch);
+      }
+      fe.alignment = procrustes(cur, prev);
+      fe.alignment.apply(fe.result.embedding);
+      if (fe.result.landmark_embedding.rows() > 0) fe.alignment.apply(fe.result.landmark_embedding);
+      // Report the displacement over every shared node, not only the fitted sample.
+      double sq = 0;
+      for (Index r : shared) {
+        const Index grid = w.nodes.full_id[r];
+        sq += (fe.result.embedding.row(r) -
+               state_at[static_cast<std::size_t>(grid / per_epoch)]->coords.row(grid % per_epoch))
+                  .squaredNorm();
+      }
+      fe.alignment.shared = static_cast<Index>(shared.size());
+      fe.alignment.rms_after = std::sqrt(sq / static_cast<double>(shared.size()));
+      fe.aligned = true;
+    }
+  }
+
+  // Remember this frame: per-epoch clusters and coordinates, landmark layout.
+  {
+    std::unordered_map<const Snapshot*, EpochState> next;
+    for (std::size_t p = 0; p < view.snapshots.size(); ++p) {
+      EpochState es;
+      es.snapshot = view.snapshots[p];
+      es.cluster.assign(static_cast<std::size_t>(per_epoch), -1);
+      es.coords = RowMatrix::Constant(per_epoch, dims, kNaN);
+      es.since_full = !fe.full && (state_at[p] == nullptr || state_at[p]->since_full);
+      next.emplace(view.snapshots[p].get(), std::move(es));
+    }
+    for (Index r = 0; r < n; ++r) {
+      const Index grid = w.nodes.full_id[r];
+      EpochState& es = next.at(view.snapshots[static_cast<std::size_t>(grid / per_epoch)].get());
+      if (fe.result.landmarks_used) es.cluster[static_cast<std::size_t>(grid % per_epoch)] = global_of[fe.result.landmark_of[r]];
+      es.coords.row(grid % per_epoch) = fe.result.embedding.row(r);
+    }
+    state_ = std::move(next);
+    landmark_coords_.clear();
+    for (Index c = 0; c < fe.result.landmark_embedding.rows(); ++c)
+      landmark_coords_[global_of[c]] = fe.result.landmark_embedding.row(c);
+  }
+  ++frames_;
+  for (const auto& t : fe.result.times) fe.times.push_back(t);
+  return fe;
+}
+
+}  // namespace mmphate
