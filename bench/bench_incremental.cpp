@@ -1,0 +1,136 @@
+// Live-updater benchmark: per-epoch update latency of the incremental embedder on a full
+// sliding window, against a from-scratch embedding of the same window in the same run, and
+// the quality of the incremental frame (community-structure scores of docs/SCORES.md; their
+// gap to the from-scratch frame) and its frame-to-frame displacement.
+//
+//   bench_incremental WINDOW STEPS UNITS PROBES [--frames K] [--threads T]
+//   (defaults: the Area2_Bump-sized window 64 100 20 40, K = 8, 2 threads; scalable preset)
+//
+// Prints one JSON line per frame, then a summary line.
+#include <algorithm>
+#include <chrono>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "mmphate/allocator.hpp"
+#include "mmphate/incremental_embedder.hpp"
+#include "mmphate/memory.hpp"
+#include "mmphate/phate.hpp"
+#include "mmphate/scores.hpp"
+#include "mmphate/synthetic.hpp"
+
+using namespace mmphate;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+Snapshot epoch_snapshot(const RowMatrix& trace, Index e, Index steps, Index units) {
+  Snapshot s;
+  s.epoch = e;
+  s.steps = steps;
+  s.units = units;
+  s.probes = trace.cols();
+  s.values.resize(static_cast<std::size_t>(steps * units * s.probes));
+  for (Index t = 0; t < steps; ++t)
+    for (Index u = 0; u < units; ++u)
+      for (Index p = 0; p < s.probes; ++p)
+        s.values[static_cast<std::size_t>((t * units + u) * s.probes + p)] =
+            static_cast<float>(trace((e * steps + t) * units + u, p));
+  return s;
+}
+
+nlohmann::json scores_json(const CommunityScores& s) {
+  return {{"intra_k10", s.intra_step[0]}, {"intra_k40", s.intra_step[1]}, {"inter_k10", s.inter_step[0]},
+          {"inter_k40", s.inter_step[1]}};
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  mmphate::reexec_with_huge_pages(argv);
+  mmphate::keep_freed_memory_mapped();
+  Index window = 64, steps = 100, units = 20, probes = 40;
+  int frames = 8;
+  Options opt = Options::mmphate_scalable();
+  opt.threads = 2;
+  int pos = 0;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--frames" && i + 1 < argc) frames = std::stoi(argv[++i]);
+    else if (a == "--threads" && i + 1 < argc) opt.threads = std::stoi(argv[++i]);
+    else if (a.rfind("--", 0) == 0) { std::cerr << "unknown flag " << a << "\n"; return 2; }
+    else {
+      const Index v = std::stol(a);
+      (pos == 0 ? window : pos == 1 ? steps : pos == 2 ? units : probes) = v;
+      ++pos;
+    }
+  }
+  const RowMatrix trace = make_multislice_trace((window + frames) * steps, units, probes, 4, 1);
+  RetentionPolicy policy;
+  policy.max_epochs = static_cast<int>(window);
+  SnapshotStore store(policy);
+  for (Index e = 0; e < window; ++e) store.push(epoch_snapshot(trace, e, steps, units));
+  IncrementalOptions inc;
+  IncrementalEmbedder emb(opt, inc);
+  auto t0 = Clock::now();
+  emb.update(store.view());
+  const double first_full = since(t0);
+  std::cout << nlohmann::json{{"frame", 0}, {"full", true}, {"seconds", first_full}}.dump() << std::endl;
+
+  std::vector<double> latency;
+  FrameEmbedding last;
+  for (int f = 1; f <= frames; ++f) {
+    store.push(epoch_snapshot(trace, window + f - 1, steps, units));
+    t0 = Clock::now();
+    last = emb.update(store.view());
+    const double s = since(t0);
+    latency.push_back(s);
+    nlohmann::json stages;
+    for (const auto& [k, v] : last.times) stages[k] = v;
+    std::cout << nlohmann::json{{"frame", f},
+                                {"full", last.full},
+                                {"reason", last.reason},
+                                {"seconds", s},
+                                {"nodes", last.window.nodes.size()},
+                                {"landmarks", last.result.n_landmarks},
+                                {"refilled_lists", last.change.refilled_lists},
+                                {"displacement_rel", last.alignment.rms_after / last.alignment.radius},
+                                {"stage_s", stages}}
+                     .dump()
+              << std::endl;
+  }
+  // The same final window from scratch (the whole pipeline, kernel included).
+  const AssembledTrace at = assemble_trace(store.view());
+  t0 = Clock::now();
+  const EmbedResult scratch = run_multislice(at.raw, at.shape, opt);
+  const double scratch_s = since(t0);
+
+  ScoreOptions so;
+  so.threads = opt.threads;
+  const CommunityScores inc_scores = community_scores(last.window.features, last.window.nodes, last.result.embedding, so);
+  const CommunityScores ref_scores = community_scores(last.window.features, last.window.nodes, scratch.embedding, so);
+  double worst = 0;
+  for (std::size_t k = 0; k < so.ks.size(); ++k)
+    worst = std::max({worst, std::abs(inc_scores.intra_step[k] - ref_scores.intra_step[k]),
+                      std::abs(inc_scores.inter_step[k] - ref_scores.inter_step[k])});
+  std::vector<double> sorted = latency;
+  std::sort(sorted.begin(), sorted.end());
+  const double median = sorted[sorted.size() / 2];
+  std::cout << nlohmann::json{{"summary", true},
+                              {"window", {window, steps, units, probes}},
+                              {"nodes", last.window.nodes.size()},
+                              {"threads", opt.threads},
+                              {"first_full_s", first_full},
+                              {"median_update_s", median},
+                              {"max_update_s", sorted.back()},
+                              {"scratch_s", scratch_s},
+                              {"speedup_vs_scratch", scratch_s / median},
+                              {"scores_incremental", scores_json(inc_scores)},
+                              {"scores_scratch", scores_json(ref_scores)},
+                              {"worst_score_gap", worst},
+                              {"peak_rss_mb", peak_rss_mb()}}
+                   .dump()
+            << std::endl;
+  return 0;
+}

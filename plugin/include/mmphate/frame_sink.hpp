@@ -1,0 +1,58 @@
+// Where frames go: the run directory's frames.jsonl, stdout, and in-process callbacks.
+//
+// FrameWriter::emit never throws: a sink that fails (disk full, path gone, a callback that
+// throws) is logged and retried with a doubling backoff; lines a file sink could not write are
+// kept (up to a bound) and written first at the next emit, so a transient failure loses
+// nothing and a permanent one never reaches the training loop. emit runs on the updater
+// thread, so the backoff never delays training.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "mmphate/monitor_config.hpp"
+
+namespace mmphate {
+
+// Creates and returns the run directory: run.path if set, else <root>/<name>/version_<n> with
+// n one above the highest existing version. Throws mmphate::Error naming the path when it
+// cannot be created or written.
+std::string create_run_directory(const RunSettings& run);
+
+// Writes `bytes` to `path` through a temporary file and a rename (never half-written).
+void write_file_atomic(const std::string& path, const std::string& bytes);
+
+using FrameCallback = std::function<void(const nlohmann::json& frame)>;
+
+class FrameWriter {
+ public:
+  // frames_path empty: no file sink.
+  FrameWriter(FrameSettings settings, std::string frames_path);
+  ~FrameWriter();
+
+  void add_callback(FrameCallback callback);
+  void emit(const nlohmann::json& frame);  // never throws
+
+  std::int64_t written() const;          // lines the file sink holds
+  std::int64_t failures() const;         // failed attempts, all sinks
+  std::size_t pending() const;           // lines waiting for the file sink
+
+  FrameWriter(const FrameWriter&) = delete;
+  FrameWriter& operator=(const FrameWriter&) = delete;
+
+ private:
+  bool write_file_lines();
+  FrameSettings settings_;
+  std::string path_;
+  mutable std::mutex mutex_;
+  std::vector<std::string> pending_;
+  std::vector<FrameCallback> callbacks_;
+  std::int64_t written_ = 0, failures_ = 0;
+};
+
+}  // namespace mmphate

@@ -1,0 +1,90 @@
+// Monitor: the one object a training loop owns to watch its recurrent network learn.
+//
+//   mmphate::Monitor monitor("configs/monitor_default.json");   // or a MonitorConfig
+//   mmphate::torchlayer::attach(monitor, model, model->lstm->slot(), probes, forward);
+//   for (epoch ...) {
+//     train ...;
+//     monitor.on_epoch_end(epoch, {{"train_loss", l}, {"val_accuracy", a}}, step);
+//     if (monitor.should_stop()) break;
+//   }
+//   monitor.flush();   // optional: wait for the last frame
+//
+// on_epoch_end records the probe set's hidden states (a few ms on the training thread) into
+// the SnapshotStore and returns; a background updater thread turns the newest snapshots into
+// an MM-PHATE frame (IncrementalEmbedder) and writes it to the run directory, stdout and
+// callbacks (FrameWriter). When training outpaces the updater, the updater skips to the
+// newest state and lists the skipped epochs in the frame (coalescing); training never waits.
+// No method called from the training loop throws because of the monitor: failures are logged
+// and become `frame_failed` event frames. Construction does throw (bad config, unwritable
+// run directory): that happens before training starts.
+// Destruction waits up to updater.shutdown_timeout_ms for the frames of pushed snapshots,
+// then writes a `finished` event; a frame still computing after that is left to finish on its
+// own (its thread keeps the state alive) rather than hang the program.
+#pragma once
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "mmphate/frame_sink.hpp"
+#include "mmphate/monitor_config.hpp"
+#include "mmphate/snapshot_store.hpp"
+
+namespace mmphate {
+
+struct MonitorStats {
+  std::int64_t snapshots = 0;      // pushed
+  std::int64_t frames = 0;         // embedding frames written
+  std::int64_t full_frames = 0;
+  std::int64_t failed_frames = 0;
+  std::int64_t coalesced_epochs = 0;
+  std::int64_t capture_failures = 0;
+  double last_latency_s = 0.0;     // push of the newest snapshot -> its frame
+  double last_update_s = 0.0;      // compute time of the last frame
+};
+
+class Monitor {
+ public:
+  // Records a snapshot of `epoch` (installed by the torch layer's attach()).
+  using RecordFn = std::function<void(std::int64_t epoch, std::int64_t global_step)>;
+
+  explicit Monitor(MonitorConfig config);
+  explicit Monitor(const std::string& config_path);
+  ~Monitor();
+
+  void set_recorder(RecordFn record, std::vector<std::int64_t> probe_labels);
+
+  // Training loop, once per epoch. Records a snapshot when capture.every_n_epochs says so (or
+  // `last_epoch`), keeps the metrics for the frames and wakes the updater. Never throws.
+  void on_epoch_end(std::int64_t epoch, const std::map<std::string, double>& metrics = {},
+                    std::int64_t global_step = -1, bool last_epoch = false);
+
+  // For custom capture: hands a finished snapshot to the store. Never throws; returns false
+  // (and logs why) when the snapshot was refused.
+  bool push(Snapshot snapshot);
+
+  // Waits until every pushed snapshot is covered by a frame (or failed), at most `timeout`.
+  bool flush(std::chrono::milliseconds timeout = std::chrono::minutes(10));
+
+  bool should_stop() const;
+  std::string stop_reason() const;
+
+  void add_callback(FrameCallback callback);
+  const std::string& run_dir() const;   // empty when frames.file is off
+  const std::string& run_id() const;
+  const MonitorConfig& config() const;
+  SnapshotStore& store();
+  MonitorStats stats() const;
+
+  Monitor(const Monitor&) = delete;
+  Monitor& operator=(const Monitor&) = delete;
+
+ private:
+  struct State;
+  std::shared_ptr<State> state_;
+};
+
+}  // namespace mmphate

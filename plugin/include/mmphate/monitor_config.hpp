@@ -1,0 +1,73 @@
+// MonitorConfig: every setting of a live monitor, with the JSON config file format
+// (configs/monitor_*.json, documented key by key in docs/MONITOR.md).
+//
+// A config file is a JSON object of sections; every key is optional and defaults to the value
+// below. Unknown sections and keys are errors that name the key and list the allowed ones
+// (a typo must not be silently ignored); wrong types and out-of-range values are errors that
+// name the key, the value and what is allowed.
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "mmphate/incremental_embedder.hpp"
+#include "mmphate/options.hpp"
+#include "mmphate/snapshot_store.hpp"
+
+namespace mmphate {
+
+struct RunSettings {
+  std::string root = "runs";   // run directories go to <root>/<name>/version_<n>/
+  std::string name = "mmphate";
+  std::string path;            // non-empty: use exactly this directory instead
+};
+
+struct CaptureSettings {
+  int every_n_epochs = 1;      // record a snapshot every N epochs (the last epoch always)
+  int probes_per_class = 8;    // probe set: this many inputs of every class (torch layer)
+  std::uint64_t probe_seed = 0;
+};
+
+struct UpdaterSettings {
+  bool enabled = true;         // false: snapshots are kept (and saved) but no frames computed
+  IncrementalOptions incremental;
+  int shutdown_timeout_ms = 60000;  // the destructor waits this long for a frame in flight
+};
+
+struct FrameSettings {
+  bool file = true;            // frames.jsonl in the run directory
+  bool stdout_lines = false;   // also print every frame line on stdout
+  int decimals = 4;            // fixed decimals of inline coordinates
+  Index binary_above_nodes = 50000;  // larger frames put coordinates in a float32 sidecar
+  int retry_attempts = 5;      // a failed write is retried this many times ...
+  int retry_backoff_ms = 200;  // ... waiting this long, doubled each time
+};
+
+struct MonitorConfig {
+  RunSettings run;
+  CaptureSettings capture;
+  RetentionPolicy retention;
+  bool save_snapshots = false;  // keep the snapshot history in <run>/snapshots (resumable)
+  UpdaterSettings updater;
+  Options embedding = default_embedding();
+  FrameSettings frames;
+  nlohmann::json diagnostics = nlohmann::json::object();     // docs/DIAGNOSTICS.md
+  nlohmann::json phases = nlohmann::json::object();
+  nlohmann::json early_stopping = nlohmann::json::object();
+
+  // The scalable preset with settings suited to a live run: NaN nodes dropped (a diverging
+  // unit must not stop the frames), one engine thread (training keeps the others).
+  static Options default_embedding();
+
+  void validate() const;
+};
+
+// Applies a config object onto cfg (keys not given keep their value). `source` names the
+// file in messages.
+void apply_monitor_json(MonitorConfig& cfg, const nlohmann::json& config, const std::string& source);
+MonitorConfig load_monitor_config(const std::string& path);
+// Every setting, defaults filled in (what the run directory's config.json holds).
+nlohmann::json monitor_config_to_json(const MonitorConfig& cfg);
+
+}  // namespace mmphate

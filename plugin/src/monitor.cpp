@@ -1,0 +1,413 @@
+#include "mmphate/monitor.hpp"
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdio>
+#include <deque>
+#include <filesystem>
+#include <mutex>
+#include <random>
+#include <sstream>
+#include <thread>
+
+#include "mmphate/diagnostics.hpp"
+#include "mmphate/early_stopping.hpp"
+#include "mmphate/error.hpp"
+#include "mmphate/frame_json.hpp"
+#include "mmphate/incremental_embedder.hpp"
+#include "mmphate/log.hpp"
+#include "mmphate/phase_detector.hpp"
+
+namespace mmphate {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double unix_now() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+std::string make_run_id() {
+  std::random_device rd;
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%lld-%08x", static_cast<long long>(unix_now()), rd());
+  return buf;
+}
+
+std::string join_epochs(const std::vector<std::int64_t>& e) {
+  std::ostringstream os;
+  for (std::size_t i = 0; i < e.size(); ++i) os << (i ? ", " : "") << e[i];
+  return os.str();
+}
+
+}  // namespace
+
+// Everything the updater thread touches lives here, shared with the thread, so a thread left
+// running past the shutdown timeout never outlives what it uses.
+struct Monitor::State {
+  MonitorConfig cfg;
+  std::string run_dir, run_id;
+  std::unique_ptr<FrameWriter> writer;
+  std::unique_ptr<SnapshotStore> store;
+  std::unique_ptr<IncrementalEmbedder> embedder;
+  DiagnosticsOptions diag_opt;
+  PhaseDetector phases;
+  EarlyStopping early;
+  Clock::time_point start = Clock::now();
+
+  RecordFn record;
+  std::vector<std::int64_t> probe_labels;
+
+  std::mutex mutex;  // guards everything below
+  std::condition_variable wake, progressed;
+  bool stop = false;
+  bool busy = false;     // the updater is writing events or computing a frame
+  bool exited = false;   // the updater thread has returned
+  std::map<std::int64_t, std::map<std::string, double>> metrics;  // by epoch (bounded)
+  std::map<std::int64_t, Clock::time_point> pushed_at;            // by epoch (bounded)
+  std::map<std::int64_t, std::int64_t> step_of;                   // by epoch
+  std::uint64_t pushed_version = 0;  // store version after the newest push
+  std::uint64_t done_version = 0;    // store version the last frame (or failure) covered
+  std::int64_t last_framed_epoch = std::numeric_limits<std::int64_t>::min();
+  std::deque<nlohmann::json> events;  // queued by the training thread, written by the updater
+  std::atomic<std::int64_t> next_frame{0};
+  std::atomic<bool> should_stop{false};
+  std::string stop_reason;
+  MonitorStats stats;
+  bool node_index_written = false;
+  Index node_index_units = -1, node_index_steps = -1;
+
+  FrameHeader header(std::int64_t epoch, std::int64_t step) {
+    FrameHeader h;
+    h.run_id = run_id;
+    h.frame = next_frame++;
+    h.epoch = epoch;
+    h.global_step = std::max<std::int64_t>(step, 0);
+    h.wall_time = unix_now();
+    h.elapsed_s = std::chrono::duration<double>(Clock::now() - start).count();
+    return h;
+  }
+  void emit_event(std::int64_t epoch, std::int64_t step, const std::string& event, const std::string& message,
+                  const nlohmann::json& data = nlohmann::json::object()) {
+    writer->emit(event_frame_json(header(epoch, step), event, message, data));
+  }
+  void queue_event(std::int64_t epoch, std::int64_t step, const std::string& event, const std::string& message,
+                   const nlohmann::json& data) {  // caller holds mutex
+    events.push_back({{"epoch", epoch}, {"step", step}, {"event", event}, {"message", message}, {"data", data}});
+    wake.notify_all();
+  }
+  void check_early_stop(std::int64_t epoch, std::int64_t step, const std::map<std::string, double>& q);
+  void compute_frame(const SnapshotStore::View& view);
+  void loop();
+};
+
+// Caller holds mutex. The event is queued: only the updater thread writes frames.
+void Monitor::State::check_early_stop(std::int64_t epoch, std::int64_t step, const std::map<std::string, double>& q) {
+  if (!early.options().enabled || early.should_stop() || q.count(early.options().monitor) == 0) return;
+  const StopDecision d = early.check(epoch, q);
+  if (!d.stop) return;
+  stop_reason = d.reason;
+  should_stop = true;
+  logger()->warn("early stopping at epoch {}: {}", epoch, d.reason);
+  queue_event(epoch, step, "early_stop", d.reason, d.to_json());
+}
+
+void Monitor::State::compute_frame(const SnapshotStore::View& view) {
+  const SnapshotPtr& newest = view.snapshots.back();
+  const std::int64_t epoch = newest->epoch;
+  std::vector<std::int64_t> coalesced;
+  std::map<std::string, double> epoch_metrics;
+  std::int64_t step = newest->global_step;
+  Clock::time_point pushed = Clock::now();
+  nlohmann::json coalesced_metrics = nlohmann::json::object();
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    for (const auto& s : view.snapshots)
+      if (s->epoch > last_framed_epoch && s->epoch != epoch) {
+        coalesced.push_back(s->epoch);
+        auto m = metrics.find(s->epoch);
+        if (m != metrics.end()) coalesced_metrics[std::to_string(s->epoch)] = metrics_json(m->second);
+      }
+    if (auto m = metrics.find(epoch); m != metrics.end()) epoch_metrics = m->second;
+    if (auto p = pushed_at.find(epoch); p != pushed_at.end()) pushed = p->second;
+    if (auto s = step_of.find(epoch); s != step_of.end()) step = s->second;
+  }
+  if (!coalesced.empty())
+    logger()->info("updater: epochs {} arrived while the previous frame was computed; embedding epoch {} directly",
+                   join_epochs(coalesced), epoch);
+
+  const auto t0 = Clock::now();
+  FrameEmbedding fe = embedder->update(view);
+  if (!run_dir.empty() && (!node_index_written || node_index_units != newest->units || node_index_steps != newest->steps)) {
+    write_file_atomic(run_dir + "/node_index.json", node_index_json(*newest, probe_labels).dump(1) + "\n");
+    node_index_written = true;
+    node_index_units = newest->units;
+    node_index_steps = newest->steps;
+  }
+  const RowMatrix grid = grid_coordinates(fe);
+  const std::vector<int> classes = grid_most_active_class(fe, probe_labels);
+  FrameHeader h = header(epoch, step);
+  std::string sidecar;
+  if (!run_dir.empty() && grid.rows() > cfg.frames.binary_above_nodes) {
+    char name[64];
+    std::snprintf(name, sizeof name, "frames/frame_%06lld.f32", static_cast<long long>(h.frame));
+    write_file_atomic(run_dir + "/" + name, coordinates_f32(grid));
+    sidecar = name;
+  }
+  nlohmann::json frame = embedding_frame_json(h, fe, grid, classes, cfg.frames.decimals, sidecar);
+  frame["metrics"] = metrics_json(epoch_metrics);
+  if (!coalesced.empty()) {
+    frame["coalesced_epochs"] = coalesced;
+    frame["coalesced_metrics"] = coalesced_metrics;
+  }
+
+  // Diagnostics: never let them cost the frame.
+  std::map<std::string, double> quantities = epoch_metrics;
+  try {
+    const FrameDiagnostics d = compute_frame_diagnostics(grid, fe.window.nodes.shape, fe.window.epochs, &fe.window.K,
+                                                         &fe.window.nodes, diag_opt, &fe.window.features);
+    frame["diagnostics"] = d.to_json();
+    for (const auto& [k, v] : d.quantities()) quantities[k] = v;
+    frame["timings_s"]["diagnostics"] = d.seconds;
+  } catch (const std::exception& e) {
+    logger()->error("diagnostics of epoch {} failed: {}", epoch, e.what());
+    frame["diagnostics"] = {{"error", e.what()}};
+  }
+  std::optional<PhaseChange> change;
+  if (phases.options().enabled) {
+    auto q = quantities.find(phases.options().quantity);
+    if (q != quantities.end()) {
+      const PhaseUpdate pu = phases.update(epoch, q->second);
+      frame["diagnostics"]["phase"] = {{"quantity", phases.options().quantity},
+                                       {"label", to_string(pu.phase)},
+                                       {"trend", to_string(pu.trend)},
+                                       {"evidence", std::isfinite(pu.evidence) ? nlohmann::json(pu.evidence) : nlohmann::json(nullptr)}};
+      change = pu.change;
+    }
+  }
+  const double update_s = std::chrono::duration<double>(Clock::now() - t0).count();
+  const double latency = std::chrono::duration<double>(Clock::now() - pushed).count();
+  frame["latency_s"] = latency;
+  writer->emit(frame);
+  if (change)
+    emit_event(epoch, step, "phase_change",
+               std::string("phase: ") + to_string(change->from) + " -> " + to_string(change->to) + " (" +
+                   phases.options().quantity + ")",
+               change->to_json());
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    ++stats.frames;
+    if (fe.full) ++stats.full_frames;
+    stats.coalesced_epochs += static_cast<std::int64_t>(coalesced.size());
+    stats.last_latency_s = latency;
+    stats.last_update_s = update_s;
+    last_framed_epoch = epoch;
+    check_early_stop(epoch, step, quantities);
+  }
+  logger()->info("frame {}: epoch {}, {} nodes, {} in {:.2f} s ({})", h.frame, epoch, fe.window.nodes.size(),
+                 fe.full ? "full" : "incremental", update_s, fe.reason);
+}
+
+void Monitor::State::loop() {
+  std::uint64_t seen = 0;
+  for (;;) {
+    std::deque<nlohmann::json> queued;
+    {
+      std::unique_lock<std::mutex> lock(mutex);
+      wake.wait(lock, [&] { return stop || pushed_version != seen || !events.empty(); });
+      queued.swap(events);
+      if (stop && pushed_version == seen && queued.empty()) break;
+      busy = true;
+    }
+    for (const auto& e : queued)
+      emit_event(e["epoch"].get<std::int64_t>(), e["step"].get<std::int64_t>(), e["event"].get<std::string>(),
+                 e["message"].get<std::string>(), e["data"]);
+    const SnapshotStore::View view = store->view();
+    if (view.version == seen) {
+      {
+        std::lock_guard<std::mutex> lock(mutex);
+        busy = false;
+      }
+      progressed.notify_all();
+      continue;
+    }
+    seen = view.version;
+    if (cfg.updater.enabled && !view.snapshots.empty()) {
+      try {
+        compute_frame(view);
+      } catch (const std::exception& e) {
+        const std::int64_t epoch = view.snapshots.back()->epoch;
+        logger()->error("the frame of epoch {} failed: {}", epoch, e.what());
+        {
+          std::lock_guard<std::mutex> lock(mutex);
+          ++stats.failed_frames;
+        }
+        emit_event(epoch, view.snapshots.back()->global_step, "frame_failed", e.what());
+      }
+    }
+    if (cfg.save_snapshots && !run_dir.empty()) {
+      try {
+        store->save(run_dir + "/snapshots");
+      } catch (const std::exception& e) {
+        logger()->error("saving snapshots failed: {}", e.what());
+      }
+    }
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      done_version = seen;
+      busy = false;
+    }
+    progressed.notify_all();
+  }
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    exited = true;
+  }
+  progressed.notify_all();
+}
+
+Monitor::Monitor(MonitorConfig config) {
+  config.validate();
+  state_ = std::make_shared<State>();
+  State& s = *state_;
+  s.cfg = std::move(config);
+  apply_diagnostics_json(s.diag_opt, s.cfg.diagnostics, "diagnostics");
+  PhaseDetectorOptions po;
+  apply_phase_detector_json(po, s.cfg.phases, "phases");
+  s.phases = PhaseDetector(po);
+  EarlyStoppingOptions eo;
+  apply_early_stopping_json(eo, s.cfg.early_stopping, "early_stopping");
+  s.early = EarlyStopping(eo);
+  s.run_id = make_run_id();
+  if (s.cfg.frames.file || s.cfg.save_snapshots) {
+    s.run_dir = create_run_directory(s.cfg.run);
+    write_file_atomic(s.run_dir + "/config.json", monitor_config_to_json(s.cfg).dump(2) + "\n");
+  }
+  s.writer = std::make_unique<FrameWriter>(s.cfg.frames, s.cfg.frames.file ? s.run_dir + "/frames.jsonl" : "");
+  s.store = std::make_unique<SnapshotStore>(s.cfg.retention);
+  s.embedder = std::make_unique<IncrementalEmbedder>(s.cfg.embedding, s.cfg.updater.incremental);
+  s.emit_event(0, 0, "started", "monitor started" + (s.run_dir.empty() ? std::string() : " in " + s.run_dir),
+               {{"config", monitor_config_to_json(s.cfg)}});
+  logger()->info("monitor: run {} writing to {}", s.run_id, s.run_dir.empty() ? "(no file)" : s.run_dir);
+  std::shared_ptr<State> keep = state_;
+  std::thread([keep] { keep->loop(); }).detach();
+}
+
+Monitor::Monitor(const std::string& config_path) : Monitor(load_monitor_config(config_path)) {}
+
+Monitor::~Monitor() {
+  State& s = *state_;
+  const bool caught_up = flush(std::chrono::milliseconds(s.cfg.updater.shutdown_timeout_ms));
+  {
+    std::lock_guard<std::mutex> lock(s.mutex);
+    s.stop = true;
+    s.queue_event(s.last_framed_epoch == std::numeric_limits<std::int64_t>::min() ? 0 : s.last_framed_epoch, 0,
+                  "finished",
+                  caught_up ? "monitor finished" : "monitor finished; a frame still computing was left to finish",
+                  {{"frames", s.stats.frames}, {"failed_frames", s.stats.failed_frames},
+                   {"coalesced_epochs", s.stats.coalesced_epochs}});
+  }
+  s.wake.notify_all();
+  if (caught_up) {
+    // The thread only has the final event left: wait for it (bounded) so it is on disk.
+    std::unique_lock<std::mutex> lock(s.mutex);
+    s.progressed.wait_for(lock, std::chrono::seconds(10), [&] { return s.exited; });
+  } else {
+    logger()->warn("monitor: a frame is still being computed after {} ms; not waiting for it",
+                   s.cfg.updater.shutdown_timeout_ms);
+  }
+}
+
+void Monitor::set_recorder(RecordFn record, std::vector<std::int64_t> probe_labels) {
+  std::lock_guard<std::mutex> lock(state_->mutex);
+  state_->record = std::move(record);
+  state_->probe_labels = std::move(probe_labels);
+}
+
+bool Monitor::push(Snapshot snapshot) {
+  State& s = *state_;
+  const std::int64_t epoch = snapshot.epoch, step = snapshot.global_step;
+  try {
+    s.store->push(std::move(snapshot));
+  } catch (const std::exception& e) {
+    logger()->error("monitor: snapshot of epoch {} refused: {}", epoch, e.what());
+    std::lock_guard<std::mutex> lock(s.mutex);
+    ++s.stats.capture_failures;
+    s.queue_event(epoch, step, "frame_failed", std::string("snapshot refused: ") + e.what(), nlohmann::json::object());
+    return false;
+  }
+  std::lock_guard<std::mutex> lock(s.mutex);
+  s.pushed_at[epoch] = Clock::now();
+  while (s.pushed_at.size() > 4096) s.pushed_at.erase(s.pushed_at.begin());
+  s.pushed_version = s.store->view().version;
+  ++s.stats.snapshots;
+  s.wake.notify_all();
+  return true;
+}
+
+void Monitor::on_epoch_end(std::int64_t epoch, const std::map<std::string, double>& metrics, std::int64_t global_step,
+                           bool last_epoch) {
+  State& s = *state_;
+  RecordFn record;
+  {
+    std::lock_guard<std::mutex> lock(s.mutex);
+    s.metrics[epoch] = metrics;
+    while (s.metrics.size() > 4096) s.metrics.erase(s.metrics.begin());
+    if (global_step >= 0) s.step_of[epoch] = global_step;
+    while (s.step_of.size() > 4096) s.step_of.erase(s.step_of.begin());
+    try {
+      s.check_early_stop(epoch, global_step, metrics);
+    } catch (const std::exception& e) {
+      logger()->error("early stopping check failed: {}", e.what());
+    }
+    record = s.record;
+  }
+  const bool due = last_epoch || epoch % s.cfg.capture.every_n_epochs == 0;
+  if (!due || !record) return;
+  const std::uint64_t before = s.store->view().version;
+  try {
+    record(epoch, std::max<std::int64_t>(global_step, 0));
+  } catch (const std::exception& e) {
+    logger()->error("monitor: recording epoch {} failed: {}", epoch, e.what());
+    std::lock_guard<std::mutex> lock(s.mutex);
+    ++s.stats.capture_failures;
+    s.queue_event(epoch, global_step, "frame_failed", std::string("capture failed: ") + e.what(),
+                  nlohmann::json::object());
+    return;
+  } catch (...) {
+    logger()->error("monitor: recording epoch {} failed with a non-standard exception", epoch);
+    return;
+  }
+  const std::uint64_t after = s.store->view().version;
+  if (after == before) return;
+  std::lock_guard<std::mutex> lock(s.mutex);
+  s.pushed_at[epoch] = Clock::now();
+  while (s.pushed_at.size() > 4096) s.pushed_at.erase(s.pushed_at.begin());
+  s.pushed_version = after;
+  ++s.stats.snapshots;
+  s.wake.notify_all();
+}
+
+bool Monitor::flush(std::chrono::milliseconds timeout) {
+  State& s = *state_;
+  std::unique_lock<std::mutex> lock(s.mutex);
+  return s.progressed.wait_for(lock, timeout,
+                               [&] { return s.done_version >= s.pushed_version && s.events.empty() && !s.busy; });
+}
+
+bool Monitor::should_stop() const { return state_->should_stop.load(); }
+std::string Monitor::stop_reason() const {
+  std::lock_guard<std::mutex> lock(state_->mutex);
+  return state_->stop_reason;
+}
+void Monitor::add_callback(FrameCallback callback) { state_->writer->add_callback(std::move(callback)); }
+const std::string& Monitor::run_dir() const { return state_->run_dir; }
+const std::string& Monitor::run_id() const { return state_->run_id; }
+const MonitorConfig& Monitor::config() const { return state_->cfg; }
+SnapshotStore& Monitor::store() { return *state_->store; }
+MonitorStats Monitor::stats() const {
+  std::lock_guard<std::mutex> lock(state_->mutex);
+  return state_->stats;
+}
+
+}  // namespace mmphate
