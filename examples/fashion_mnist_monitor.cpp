@@ -59,11 +59,12 @@ struct Args {
 };
 
 [[noreturn]] void usage(const std::string& problem) {
-  std::cerr << "fashion_mnist_monitor: " << problem << "\n"
-            << "flags: --epochs N --train-samples N --val-samples N --hidden N --cell lstm|gru|rnn --batch N --lr X\n"
+  (problem.empty() ? std::cout : std::cerr)
+            << (problem.empty() ? "" : "fashion_mnist_monitor: " + problem + "\n")
+            << "usage: fashion_mnist_monitor [flags]   (no flags: the ~2 minute LSTM demo)\nflags: --epochs N --train-samples N --val-samples N --hidden N --cell lstm|gru|rnn --batch N --lr X\n"
                "       --seed N --threads N --config FILE --run-root DIR --run-name NAME --probes-per-class N\n"
                "       --window N --early-stop --no-monitor --data DIR --save-weights FILE --quiet\n";
-  std::exit(2);
+  std::exit(problem.empty() ? 0 : 2);
 }
 
 Args parse(int argc, char** argv) {
@@ -94,6 +95,7 @@ Args parse(int argc, char** argv) {
       else if (k == "--data") a.data = value();
       else if (k == "--save-weights") a.save_weights = value();
       else if (k == "--quiet") a.quiet = true;
+      else if (k == "--help" || k == "-h") usage("");
       else usage("unknown flag " + k);
     } catch (const std::invalid_argument&) {
       usage("flag " + k + " needs a number");

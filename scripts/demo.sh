@@ -1,11 +1,9 @@
 #!/usr/bin/env bash
-# The main job. Until the live training demo lands, this runs the offline embed CLI on the
-# shipped example trace (a 1-layer LSTM-16 trained 8 epochs on sequential Fashion-MNIST,
-# 8 epochs x 28 steps x 16 units x 20 probes) and writes runs/example/.
+# The main job: builds mmphate and runs the training demo — an LSTM learning sequential
+# Fashion-MNIST while the monitor writes live MM-PHATE frames to runs/fashion_mnist/version_<n>/
+# under the current directory (about two minutes on 2 cores). Extra arguments go to the demo
+# (e.g. --epochs 30 --train-samples 60000 --cell gru; --help lists them).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 "$root/scripts/build.sh"
-out="${1:-runs/example}"
-mkdir -p "$(dirname "$out")"
-"$root/build/tools/mmphate" embed "$root/examples/data/lstm16_8epochs_trace.npy" "$out" --threads 0 > /dev/null
-echo "demo: embedding written to $out/embedding.npy (node index: $out/nodes.npy, summary: $out/summary.json)"
+exec "$root/build/examples/fashion_mnist_monitor" --data "$root/build/data/fashion-mnist" "$@"

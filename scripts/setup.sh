@@ -23,6 +23,9 @@ PACKAGES=(
   zlib1g-dev
   # tests validate emitted frames against docs/frame.schema.json (tools/validate_frames.py)
   python3 python3-jsonschema
+  # end-to-end tests of the web viewer: headless Chromium driven through chromedriver by
+  # Debian's python3-selenium (tests/browser/); no npm, nothing downloaded at test time
+  chromium chromium-driver python3-selenium
 )
 
 missing=()

@@ -24,6 +24,7 @@
 #include "mmphate/npy.hpp"
 #include "mmphate/phate.hpp"
 #include "mmphate/scores.hpp"
+#include "view_commands.hpp"
 
 using namespace mmphate;
 using nlohmann::json;
@@ -43,6 +44,9 @@ const char* kTopUsage =
     "                                     [epochs, steps, units, probes] or [slices, units, probes]\n"
     "  score TRACE.npy EMBEDDING.npy      community-structure scores of an embedding of a trace\n"
     "  config [phate|reference|scalable]  print a preset's options as JSON (for --config files)\n"
+    "  render RUN_DIR OUT_DIR             PNG/SVG figures of a monitored run (docs/VIEWER.md)\n"
+    "  export --tensorboard RUN_DIR OUT   TensorBoard projector files of a monitored run\n"
+    "  serve RUN_DIR [--port N]           loopback HTTP server for the web viewer (live runs)\n"
     "\n"
     "Run 'mmphate <command> --help' for the options of a command.\n";
 
@@ -400,7 +404,13 @@ int main(int argc, char** argv) {
     if (cmd == "embed") return cmd_embed(argc, argv);
     if (cmd == "score") return cmd_score(argc, argv);
     if (cmd == "config") return cmd_config(argc, argv);
-    throw UsageError("unknown command '" + cmd + "' (commands: phate, embed, score, config)");
+    if (cmd == "render") return view::cmd_render(argc, argv);
+    if (cmd == "export") return view::cmd_export(argc, argv);
+    if (cmd == "serve") return view::cmd_serve(argc, argv);
+    throw UsageError("unknown command '" + cmd + "' (commands: phate, embed, score, config, render, export, serve)");
+  } catch (const view::UsageError& e) {
+    std::cerr << "mmphate: " << e.what() << std::endl;
+    return 2;
   } catch (const UsageError& e) {
     std::cerr << "mmphate: " << e.what() << std::endl;
     return 2;

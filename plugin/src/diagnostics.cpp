@@ -162,6 +162,7 @@ void DiagnosticsOptions::validate() const {
   require(top_units >= 0, "top_units", top_units, "integers >= 0");
   require(score_k >= 1, "score_k", score_k, "integers >= 1");
   require(score_queries >= 0, "score_queries", score_queries, "integers >= 0 (0: no scores)");
+  require(score_epochs >= 0, "score_epochs", score_epochs, "integers >= 0 (0: the whole window)");
   require(digits >= 1 && digits <= 17, "digits", digits, "integers in [1, 17]");
   require(threads >= 0, "threads", threads, "integers >= 0 (0: all cores)");
 }
@@ -171,7 +172,7 @@ void apply_diagnostics_json(DiagnosticsOptions& opt, const nlohmann::json& confi
   static const std::vector<std::string> keys = {
       "estimator", "knn_k",       "knn_min_distance", "histogram_bins", "histogram_range",
       "spectral",  "spectral_t",  "spectral_epochs",  "top_units",      "score_k",
-      "score_queries", "all_matrices", "digits",     "seed",           "threads"};
+      "score_queries", "score_epochs", "all_matrices", "digits",    "seed",           "threads"};
   check_keys(config, keys, source);
   DiagnosticsOptions o = opt;
   for (const auto& [key, v] : config.items()) {
@@ -191,6 +192,7 @@ void apply_diagnostics_json(DiagnosticsOptions& opt, const nlohmann::json& confi
     else if (key == "top_units") o.top_units = read_int32(v, key, source);
     else if (key == "score_k") o.score_k = read_int32(v, key, source);
     else if (key == "score_queries") o.score_queries = read_int(v, key, source);
+    else if (key == "score_epochs") o.score_epochs = read_int32(v, key, source);
     else if (key == "all_matrices") o.all_matrices = read_bool(v, key, source);
     else if (key == "digits") o.digits = read_int32(v, key, source);
     else if (key == "seed") o.seed = read_uint(v, key, source);
@@ -216,6 +218,7 @@ nlohmann::json to_json(const DiagnosticsOptions& o) {
           {"top_units", o.top_units},
           {"score_k", o.score_k},
           {"score_queries", o.score_queries},
+          {"score_epochs", o.score_epochs},
           {"all_matrices", o.all_matrices},
           {"digits", o.digits},
           {"seed", o.seed},
@@ -230,14 +233,28 @@ double knn_entropy(const RowMatrix& points, int k, double min_distance) {
   if (k < 1) throw Error("knn entropy: k = " + std::to_string(k) + " must be >= 1");
   if (!(min_distance > 0)) throw Error("knn entropy: min_distance must be > 0");
   const Index kk = std::min<Index>(k, n - 1);
-  std::vector<double> dist(static_cast<std::size_t>(n - 1));
+  // Raw loops over the contiguous row-major points: the groups are small (5-100 points) and
+  // many (128,000 per frame), so per-call overhead matters more than asymptotics.
+  const double* P = points.data();
+  std::vector<double> best(static_cast<std::size_t>(kk));  // kk smallest squared distances, ascending
   double sum_log = 0.0;
   for (Index i = 0; i < n; ++i) {
-    Index c = 0;
-    for (Index j = 0; j < n; ++j)
-      if (j != i) dist[c++] = (points.row(i) - points.row(j)).squaredNorm();
-    std::nth_element(dist.begin(), dist.begin() + (kk - 1), dist.end());
-    sum_log += std::log(std::max(std::sqrt(dist[kk - 1]), min_distance));
+    std::fill(best.begin(), best.end(), std::numeric_limits<double>::infinity());
+    const double* pi = P + i * d;
+    for (Index j = 0; j < n; ++j) {
+      if (j == i) continue;
+      const double* pj = P + j * d;
+      double s2 = 0.0;
+      for (Index c = 0; c < d; ++c) s2 += (pi[c] - pj[c]) * (pi[c] - pj[c]);
+      if (s2 >= best[kk - 1]) continue;
+      Index pos = kk - 1;
+      while (pos > 0 && best[pos - 1] > s2) {
+        best[pos] = best[pos - 1];
+        --pos;
+      }
+      best[pos] = s2;
+    }
+    sum_log += std::log(std::max(std::sqrt(best[kk - 1]), min_distance));
   }
   const double half_d = 0.5 * static_cast<double>(d);
   const double log_unit_ball = half_d * std::log(M_PI) - std::lgamma(half_d + 1.0);
@@ -364,6 +381,7 @@ FrameDiagnostics compute_frame_diagnostics(const RowMatrix& Y, const TraceShape&
   auto node = [&](Index e, Index t, Index u) { return (e * T + t) * U + u; };
 
   // Embedding entropies.
+  std::optional<ScopedStage> stage(std::in_place, out.times, "entropy");
   out.intra_step_entropy_by_step = RowMatrix::Constant(E, T, kNaN);
   out.inter_step_entropy_by_unit = RowMatrix::Constant(E, U, kNaN);
   if (scalable) {
@@ -399,6 +417,7 @@ FrameDiagnostics compute_frame_diagnostics(const RowMatrix& Y, const TraceShape&
   out.inter_step_entropy = row_means(out.inter_step_entropy_by_unit);
 
   // Spectral entropies of the kernel's diffusion blocks.
+  stage.emplace(out.times, "spectral");
   out.spectral_intra_step_entropy_by_step = RowMatrix::Constant(E, T, kNaN);
   out.spectral_inter_step_entropy_by_unit = RowMatrix::Constant(E, U, kNaN);
   if (kernel && opt.spectral) {
@@ -465,6 +484,7 @@ FrameDiagnostics compute_frame_diagnostics(const RowMatrix& Y, const TraceShape&
   out.spectral_inter_step_entropy = row_means(out.spectral_inter_step_entropy_by_unit);
 
   // Visualisation variance: mean squared distance of an epoch's nodes to their centroid.
+  stage.emplace(out.times, "variance");
   out.visualization_variance.assign(static_cast<std::size_t>(E), kNaN);
   out.visualization_variance_relative.assign(static_cast<std::size_t>(E), kNaN);
   for (Index e = 0; e < E; ++e) {
@@ -507,27 +527,48 @@ FrameDiagnostics compute_frame_diagnostics(const RowMatrix& Y, const TraceShape&
   out.top_entropy_units = top_of_row(out.inter_step_entropy_by_unit, E - 1, opt.top_units);
 
   // Sampled community scores on the graph rows.
+  stage.emplace(out.times, "scores");
   if (features && graph_nodes && opt.score_queries > 0) {
     const NodeIndex& g = *graph_nodes;
     if (features->rows() != g.size())
       throw Error("diagnostics: the features have " + std::to_string(features->rows()) + " rows for " +
                   std::to_string(g.size()) + " graph rows");
-    RowMatrix emb(g.size(), d);
+    if (g.shape.epochs != E || g.shape.steps != T || g.shape.units != U)
+      throw Error("diagnostics: the graph's node index does not match the frame's shape");
+    // The newest score_epochs epochs as a sub-graph: inter-step groups of the whole window
+    // (a unit's E*T slice-points, 40-d) would dominate the cost through their kNN indices.
+    const Index first = opt.score_epochs == 0 ? 0 : std::max<Index>(0, E - opt.score_epochs);
+    const Index first_id = first * T * U;
+    NodeIndex sub;
+    sub.shape = g.shape;
+    sub.shape.epochs = E - first;
+    sub.row_of.assign(static_cast<std::size_t>(sub.shape.nodes()), -1);
+    std::vector<Index> rows;
     for (Index r = 0; r < g.size(); ++r) {
       const Index id = g.full_id[r];
       if (id < 0 || id >= Y.rows() || !present[id])
         throw Error("diagnostics: graph row " + std::to_string(r) + " (grid node " + std::to_string(id) +
                     ") has no coordinates in the frame");
-      emb.row(r) = Y.row(id);
+      if (id < first_id) continue;
+      sub.row_of[id - first_id] = static_cast<Index>(rows.size());
+      sub.full_id.push_back(id - first_id);
+      rows.push_back(r);
+    }
+    RowMatrix emb(static_cast<Index>(rows.size()), d), feat(static_cast<Index>(rows.size()), features->cols());
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+      emb.row(static_cast<Index>(i)) = Y.row(g.full_id[rows[i]]);
+      feat.row(static_cast<Index>(i)) = features->row(rows[i]);
     }
     ScoreOptions so;
     so.ks = {opt.score_k};
     so.max_queries = opt.score_queries;
     so.seed = opt.seed;
     so.threads = opt.threads;
-    out.scores = community_scores(*features, g, emb, so);
+    if (sub.size() >= 2) out.scores = community_scores(feat, sub, emb, so);
+    out.score_epochs = E - first;
   }
 
+  stage.reset();
   out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   logger()->debug("diagnostics: {} epochs x {} steps x {} units in {:.3f} s", E, T, U, out.seconds);
   return out;
@@ -571,12 +612,15 @@ nlohmann::json FrameDiagnostics::to_json() const {
                    {"inter_step", num(scores->inter_step.empty() ? kNaN : scores->inter_step[0], p)},
                    {"intra_step_nodes_scored", scores->intra_queries},
                    {"inter_step_nodes_scored", scores->inter_queries},
+                   {"epochs", score_epochs},
                    {"sampled", scores->sampled()}};
   }
   j["quantities"] = nlohmann::json::object();
   for (const auto& [name, value] : quantities()) j["quantities"][name] = num(value, p);
   j["warnings"] = warnings;
   j["seconds"] = num(seconds, 3);
+  j["timings_s"] = nlohmann::json::object();
+  for (const auto& [name, s] : times) j["timings_s"][name] = num(s, 3);
   return j;
 }
 

@@ -184,7 +184,7 @@ Frame parse_frame(const json& j) {
   return f;
 }
 
-void parse_frames_text(const std::string& text, Run& run) {
+void parse_frames_text(const std::string& text, RunData& run) {
   std::size_t pos = 0, line = 0;
   while (pos < text.size()) {
     ++line;
@@ -213,10 +213,10 @@ void parse_frames_text(const std::string& text, Run& run) {
   }
 }
 
-Run read_run(const std::string& dir) {
+RunData read_run(const std::string& dir) {
   struct stat st {};
   if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) throw Error("run directory '" + dir + "' not found");
-  Run run;
+  RunData run;
   run.dir = dir;
   const std::string ni = dir + "/node_index.json";
   json layout;
@@ -235,7 +235,7 @@ Run read_run(const std::string& dir) {
   return run;
 }
 
-void load_coords(const Run& run, Frame& f) {
+void load_coords(const RunData& run, Frame& f) {
   if (!f.is_embedding() || f.coords_loaded()) return;
   const std::string& rel = f.coords_file;
   const std::string where = "frame " + std::to_string(f.frame) + " coords_file '" + rel + "'";
@@ -257,28 +257,28 @@ void load_coords(const Run& run, Frame& f) {
   std::memcpy(f.coords.data(), bytes.data(), bytes.size());
 }
 
-std::vector<const Frame*> Run::embeddings() const {
+std::vector<const Frame*> RunData::embeddings() const {
   std::vector<const Frame*> out;
   for (const auto& f : frames)
     if (f.is_embedding()) out.push_back(&f);
   return out;
 }
 
-std::int64_t Run::min_epoch() const {
+std::int64_t RunData::min_epoch() const {
   std::int64_t m = std::numeric_limits<std::int64_t>::max();
   for (const auto* f : embeddings())
     for (auto e : f->window_epochs) m = std::min(m, e);
   return m == std::numeric_limits<std::int64_t>::max() ? 0 : m;
 }
 
-std::int64_t Run::max_epoch() const {
+std::int64_t RunData::max_epoch() const {
   std::int64_t m = std::numeric_limits<std::int64_t>::min();
   for (const auto* f : embeddings())
     for (auto e : f->window_epochs) m = std::max(m, e);
   return m == std::numeric_limits<std::int64_t>::min() ? 0 : m;
 }
 
-std::vector<std::size_t> select_frames(const Run& run, const std::string& spec) {
+std::vector<std::size_t> select_frames(const RunData& run, const std::string& spec) {
   std::vector<std::size_t> emb;
   for (std::size_t i = 0; i < run.frames.size(); ++i)
     if (run.frames[i].is_embedding()) emb.push_back(i);

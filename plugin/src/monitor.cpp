@@ -63,6 +63,7 @@ struct Monitor::State {
   bool stop = false;
   bool busy = false;     // the updater is writing events or computing a frame
   bool exited = false;   // the updater thread has returned
+  bool abandon = false;  // shutdown timed out: finish the frame in flight, then exit
   std::map<std::int64_t, std::map<std::string, double>> metrics;  // by epoch (bounded)
   std::map<std::int64_t, Clock::time_point> pushed_at;            // by epoch (bounded)
   std::map<std::int64_t, std::int64_t> step_of;                   // by epoch
@@ -216,7 +217,7 @@ void Monitor::State::loop() {
       std::unique_lock<std::mutex> lock(mutex);
       wake.wait(lock, [&] { return stop || pushed_version != seen || !events.empty(); });
       queued.swap(events);
-      if (stop && pushed_version == seen && queued.empty()) break;
+      if (stop && ((pushed_version == seen && queued.empty()) || abandon)) break;
       busy = true;
     }
     for (const auto& e : queued)
@@ -301,6 +302,7 @@ Monitor::~Monitor() {
   {
     std::lock_guard<std::mutex> lock(s.mutex);
     s.stop = true;
+    s.abandon = !caught_up;
     s.queue_event(s.last_framed_epoch == std::numeric_limits<std::int64_t>::min() ? 0 : s.last_framed_epoch, 0,
                   "finished",
                   caught_up ? "monitor finished" : "monitor finished; a frame still computing was left to finish",

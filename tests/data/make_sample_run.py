@@ -136,12 +136,23 @@ def main():
             "metrics": {"train_loss": round(train_loss, 4), "val_loss": round(val_loss, 4),
                         "train_acc": round(1 - train_loss / 2.6, 4),
                         "val_acc": None if e == 1 else round(0.97 - val_loss / 2.6, 4)},
+            # Shaped like the Monitor's diagnostics (docs/DIAGNOSTICS.md): per-epoch arrays
+            # over the window, the newest epoch's quantities, bookkeeping the viewer ignores.
             "diagnostics": {
-                "intra_step_entropy": round(2.0 + 0.6 * math.sin(e / 2.0), 4),
-                "inter_step_entropy": round(1.5 + 0.1 * e, 4),
-                "visualisation_variance": round(1.0 / (1 + 0.3 * e), 4),
-                "entropy_per_epoch": [round(2.0 - 0.1 * we, 4) for we in win],
-                "phase": "compression" if e >= phase_epoch else "fitting",
+                "estimator": "knn", "epochs": win, "present_nodes": present, "frame_radius": 1.0,
+                "per_epoch": {
+                    "intra_step_entropy": [round(2.0 + 0.6 * math.sin(we / 2.0), 4) for we in win],
+                    "inter_step_entropy": [round(1.5 + 0.1 * we, 4) for we in win],
+                    "visualization_variance": [round(1.0 / (1 + 0.3 * we), 4) for we in win],
+                },
+                "visualization_variance_total": round(sum(1.0 / (1 + 0.3 * we) for we in win), 4),
+                "newest": {"epoch": e, "intra_step_entropy_by_step": [1.0] * args.steps},
+                "quantities": {"intra_step_entropy": round(2.0 + 0.6 * math.sin(e / 2.0), 4),
+                               "inter_step_entropy": round(1.5 + 0.1 * e, 4),
+                               "visualization_variance": round(1.0 / (1 + 0.3 * e), 4)},
+                "phase": {"quantity": "intra_step_entropy", "trend": "rising" if e < phase_epoch else "falling",
+                          "label": "compression" if e >= phase_epoch else "fitting", "evidence": None},
+                "warnings": [], "seconds": 0.01, "timings_s": {"entropy": 0.004},
             },
         })
         lines.append(d)

@@ -12,7 +12,7 @@
 //  * visualisation variance (M-PHATE): trace of the covariance of the epoch's coordinates;
 //  * per-unit change between consecutive epochs of the window and the top units of the newest
 //    epoch by change and by entropy;
-//  * sampled community-structure scores (scores.hpp) of the frame.
+//  * sampled community-structure scores (scores.hpp) of the newest epochs of the frame.
 // Unavailable values are NaN in the structs and null in JSON; bad input throws mmphate::Error.
 #pragma once
 #include <cstdint>
@@ -23,6 +23,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "mmphate/log.hpp"
 #include "mmphate/scores.hpp"
 #include "mmphate/trace.hpp"
 #include "mmphate/types.hpp"
@@ -40,11 +41,12 @@ struct DiagnosticsOptions {
   int histogram_bins = 8;           // bins per axis
   double histogram_range = 2.5;     // grid half-width in frame RMS radii; outside -> edge bins
   bool spectral = true;             // von Neumann entropies of diffusion blocks (needs the kernel)
-  int spectral_t = 1;               // diffusion time of those spectra
-  int spectral_epochs = 0;          // newest epochs given spectral entropies (0: all)
+  int spectral_t = 4;               // diffusion time of those spectra (slow modes dominate)
+  int spectral_epochs = 1;          // newest epochs given spectral entropies (0: all; ~25 ms CPU per 100x20 epoch)
   int top_units = 5;                // units listed by change and by entropy
   int score_k = 10;                 // community scores' k
   Index score_queries = 1000;       // sampled nodes per score family (0: no scores)
+  int score_epochs = 8;             // scores on the newest epochs only (0: the whole window)
   bool all_matrices = false;        // JSON: per-step / per-unit matrices of every epoch, not only the newest
   int digits = 6;                   // JSON: significant digits kept (keeps frames small)
   std::uint64_t seed = 0;           // score sampling
@@ -87,9 +89,11 @@ struct FrameDiagnostics {
   // Newest epoch, best first (ties: lower unit index).
   std::vector<RankedUnit> top_change_units, top_entropy_units;
 
-  std::optional<CommunityScores> scores;
+  std::optional<CommunityScores> scores;  // on the newest score_epochs epochs
+  Index score_epochs = 0;
   std::vector<std::string> warnings;  // why some value is missing (also logged)
   double seconds = 0.0;
+  StageTimes times;                   // entropy, spectral, variance, scores
   bool all_matrices = false;
   int digits = 6;
 

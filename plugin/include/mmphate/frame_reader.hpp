@@ -60,7 +60,7 @@ struct Frame {
   bool present(std::int64_t i) const;  // coordinates finite (coords must be loaded)
 };
 
-struct Run {
+struct RunData {
   std::string dir;
   NodeLayout layout;
   std::vector<Frame> frames;          // every valid line, file order
@@ -78,16 +78,16 @@ NodeLayout parse_node_layout(const nlohmann::json& j, const std::string& where);
 Frame parse_frame(const nlohmann::json& j);
 
 // Reads frames.jsonl text. Lines that fail to parse are skipped and reported in `run`.
-void parse_frames_text(const std::string& text, Run& run);
+void parse_frames_text(const std::string& text, RunData& run);
 
 // Reads RUN_DIR (node_index.json + frames.jsonl); sidecar coordinates are not loaded yet.
-Run read_run(const std::string& dir);
+RunData read_run(const std::string& dir);
 
 // Loads the coordinates of an embedding frame from its sidecar (no-op when inline or loaded).
 // Refuses absolute paths, '..' and files whose size does not match the declared shape.
-void load_coords(const Run& run, Frame& f);
+void load_coords(const RunData& run, Frame& f);
 
 // Embedding frames chosen by frame counters ("3,5"), epochs ("e:2,4"), "last", "first" or "all".
-std::vector<std::size_t> select_frames(const Run& run, const std::string& spec);
+std::vector<std::size_t> select_frames(const RunData& run, const std::string& spec);
 
 }  // namespace mmphate

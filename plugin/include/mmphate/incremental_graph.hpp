@@ -12,7 +12,12 @@
 // erased; a list that falls below the edges it needs is recomputed against the whole unit.
 // So the kernel built from the lists equals the from-scratch scalable kernel of the window
 // (multislice.hpp) up to the order of ties, at a cost proportional to the new points.
-// The bandwidth eps and the multiway edges are recomputed on every build (both are cheap).
+// Candidates are ranked with GEMM-expanded squared distances and every kept distance is
+// re-measured directly, so lists hold the same distances the from-scratch search reports.
+// build() assembles the CSR rows directly, unit by unit: the union of a point's own list and
+// of the lists it appears in (a reverse index filled in row order comes out sorted), its
+// multiway edges and its slice's intraslice row, with no global sort of the ~200 entries per
+// node. The bandwidth eps and the multiway edges are recomputed on every build (both are cheap).
 // Faithful mode keeps no lists: build() falls back to the from-scratch kernel.
 #pragma once
 #include <cstdint>
@@ -71,9 +76,17 @@ class WindowGraph {
 
  private:
   struct EpochGraph;
+  struct OrdinalMap;
+  struct UnitRows;
   void reset_layout(const Snapshot& s);
   std::unique_ptr<EpochGraph> prepare_epoch(const SnapshotPtr& snap, std::int32_t ordinal) const;
+  OrdinalMap ordinal_map() const;
   void update_lists(const std::vector<char>& is_new, WindowChange& change);
+  void update_unit_lists(Index u, const std::vector<char>& is_new, const OrdinalMap& where, Index& refilled,
+                         Index& inserted);
+  double bandwidth() const;
+  UnitRows unit_rows(Index u, const OrdinalMap& where, const std::vector<Index>& offset, double inv_eps2,
+                     std::vector<int>& local_of_row) const;
   int edges_needed() const;
 
   Options opt_;

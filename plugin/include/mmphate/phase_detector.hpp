@@ -24,7 +24,7 @@ const char* to_string(Phase p);
 
 struct PhaseDetectorOptions {
   bool enabled = true;
-  std::string quantity = "spectral_intra_step_entropy";  // which FrameDiagnostics quantity to follow
+  std::string quantity = "intra_step_entropy";  // which FrameDiagnostics quantity to follow
   int window = 6;                    // values per trend fit (>= 3)
   double min_t = 4.0;                // |slope / standard error| needed for a trend
   double min_delta = 0.0;            // fitted change over the window needed (value units)

@@ -1,0 +1,320 @@
+// The live monitor without torch: snapshots pushed as a training loop would, frames written
+// in the background to the run directory and callbacks, coalescing when snapshots outpace the
+// updater, config errors that name the key, sinks that fail without throwing, bad snapshots
+// and NaN units that become events instead of crashes, early stopping, bounded shutdown.
+// The run written by MonitorRun.WritesValidFrames is validated against docs/frame.schema.json
+// by the CTest test monitor.schema (tools/validate_frames.py).
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <thread>
+
+#include "mmphate/frame_sink.hpp"
+#include "mmphate/monitor.hpp"
+#include "mmphate/synthetic.hpp"
+#include "test_util.hpp"
+
+using namespace mmphate;
+namespace fs = std::filesystem;
+
+namespace {
+
+const auto* const kEnv = ::testing::AddGlobalTestEnvironment(new mmphate::testing::SingleThreaded);
+
+constexpr Index kSteps = 6, kUnits = 8, kProbes = 12;
+
+// Epoch e of a drifting trace as the recorder would push it.
+Snapshot snapshot(Index e, std::uint64_t seed = 3) {
+  static const RowMatrix trace = make_multislice_trace(40 * kSteps, kUnits, kProbes, 2, seed);
+  Snapshot s;
+  s.epoch = e;
+  s.global_step = 100 * (e + 1);
+  s.steps = kSteps;
+  s.units = kUnits;
+  s.probes = kProbes;
+  s.layer = "rnn";
+  s.values.resize(static_cast<std::size_t>(kSteps * kUnits * kProbes));
+  for (Index t = 0; t < kSteps; ++t)
+    for (Index u = 0; u < kUnits; ++u)
+      for (Index p = 0; p < kProbes; ++p)
+        s.values[static_cast<std::size_t>((t * kUnits + u) * kProbes + p)] =
+            static_cast<float>(trace((e * kSteps + t) * kUnits + u, p));
+  return s;
+}
+
+MonitorConfig small_config(const std::string& path) {
+  MonitorConfig cfg;
+  cfg.run.path = path;
+  cfg.retention.max_epochs = 5;
+  cfg.embedding.interslice_knn = 5;
+  cfg.embedding.interslice_edges = 8;
+  cfg.embedding.n_landmark = 100;
+  cfg.embedding.n_svd = 10;
+  cfg.updater.incremental.full_below_nodes = 0;
+  cfg.updater.shutdown_timeout_ms = 20000;
+  cfg.diagnostics = {{"score_queries", 50}};
+  return cfg;
+}
+
+std::string test_dir(const std::string& name) {
+  const fs::path p = fs::path(MMPHATE_BINARY_DIR) / "test_runs" / name;
+  fs::remove_all(p);
+  return p.string();
+}
+
+std::vector<nlohmann::json> read_frames(const std::string& dir) {
+  std::ifstream in(dir + "/frames.jsonl");
+  std::vector<nlohmann::json> out;
+  std::string line;
+  while (std::getline(in, line)) out.push_back(nlohmann::json::parse(line));
+  return out;
+}
+
+std::vector<nlohmann::json> of_type(const std::vector<nlohmann::json>& frames, const std::string& type,
+                                    const std::string& event = "") {
+  std::vector<nlohmann::json> out;
+  for (const auto& f : frames)
+    if (f["type"] == type && (event.empty() || f.value("event", "") == event)) out.push_back(f);
+  return out;
+}
+
+std::string config_error(const nlohmann::json& j) {
+  return mmphate::testing::error_of([&] {
+    MonitorConfig cfg;
+    apply_monitor_json(cfg, j, "cfg.json");
+  });
+}
+
+}  // namespace
+
+TEST(MonitorRun, WritesValidFrames) {
+  const char* override_dir = std::getenv("MMPHATE_TEST_RUN_DIR");  // set by the monitor.schema test
+  const std::string dir = override_dir ? override_dir : test_dir("monitor_core");
+  if (override_dir) fs::remove_all(dir);
+  std::vector<nlohmann::json> seen;
+  std::mutex seen_mutex;
+  {
+    Monitor monitor(small_config(dir));
+    monitor.add_callback([&](const nlohmann::json& f) {
+      std::lock_guard<std::mutex> lock(seen_mutex);
+      seen.push_back(f);
+    });
+    std::vector<std::int64_t> labels;
+    for (Index p = 0; p < kProbes; ++p) labels.push_back(p % 3);
+    monitor.set_recorder([&monitor](std::int64_t epoch, std::int64_t) { monitor.push(snapshot(epoch)); }, labels);
+    for (int e = 0; e < 8; ++e) {
+      monitor.on_epoch_end(e, {{"train_loss", 1.0 / (e + 1)}, {"val_loss", std::nan("")}}, 100 * (e + 1));
+      ASSERT_TRUE(monitor.flush(std::chrono::seconds(60)));  // one frame per epoch here
+    }
+    EXPECT_EQ(monitor.stats().frames, 8);
+    EXPECT_EQ(monitor.stats().failed_frames, 0);
+  }
+  const auto frames = read_frames(dir);
+  const auto emb = of_type(frames, "embedding");
+  ASSERT_EQ(emb.size(), 8u);
+  EXPECT_EQ(of_type(frames, "event", "started").size(), 1u);
+  EXPECT_EQ(of_type(frames, "event", "finished").size(), 1u);
+  // Window retention: 5 epochs at most, the oldest leave.
+  EXPECT_EQ(emb.back()["window"]["epochs"], nlohmann::json({3, 4, 5, 6, 7}));
+  EXPECT_EQ(emb.back()["n_nodes"], 5 * kSteps * kUnits);
+  EXPECT_EQ(emb.back()["coords"].size(), static_cast<std::size_t>(5 * kSteps * kUnits * 2));
+  EXPECT_EQ(emb.back()["metrics"]["train_loss"].get<double>(), 1.0 / 8);
+  EXPECT_TRUE(emb.back()["metrics"]["val_loss"].is_null());  // NaN metric -> null
+  EXPECT_EQ(emb.back()["global_step"], 800);
+  EXPECT_EQ(emb.front()["update"], "full");
+  int incremental = 0;
+  for (const auto& f : emb) incremental += f["update"] == "incremental";
+  EXPECT_GT(incremental, 3);
+  for (std::size_t i = 1; i < emb.size(); ++i) {
+    EXPECT_GT(emb[i]["frame"].get<int>(), emb[i - 1]["frame"].get<int>());
+    EXPECT_EQ(emb[i]["alignment"]["method"], "procrustes");
+  }
+  for (const auto& c : emb.back()["most_active_class"]) EXPECT_TRUE(c.get<int>() >= 0 && c.get<int>() < 3);
+  EXPECT_TRUE(emb.back()["diagnostics"].is_object());
+  EXPECT_FALSE(emb.back()["diagnostics"].contains("error"));
+  // The callback saw every line written after it was added (all but `started`).
+  EXPECT_EQ(seen.size(), frames.size() - 1);
+  // The run directory: config and node index.
+  const auto config = nlohmann::json::parse(std::ifstream(dir + "/config.json"));
+  EXPECT_EQ(config["retention"]["max_epochs"], 5);
+  const auto index = nlohmann::json::parse(std::ifstream(dir + "/node_index.json"));
+  EXPECT_EQ(index["units"], kUnits);
+  EXPECT_EQ(index["steps"], kSteps);
+  EXPECT_EQ(index["classes"], 3);
+  EXPECT_EQ(index["units_meta"][0]["layer"], "rnn");
+}
+
+TEST(MonitorRun, CoalescesWhenTrainingOutpacesTheUpdater) {
+  const std::string dir = test_dir("monitor_coalesce");
+  MonitorConfig cfg = small_config(dir);
+  cfg.retention.max_epochs = 20;
+  {
+    Monitor monitor(cfg);
+    for (int e = 0; e < 12; ++e) ASSERT_TRUE(monitor.push(snapshot(e)));  // no waiting: faster than any frame
+    ASSERT_TRUE(monitor.flush(std::chrono::seconds(60)));
+    const MonitorStats st = monitor.stats();
+    EXPECT_LT(st.frames, 12);
+    EXPECT_GT(st.coalesced_epochs, 0);
+    EXPECT_EQ(st.snapshots, 12);
+  }
+  const auto emb = of_type(read_frames(dir), "embedding");
+  ASSERT_FALSE(emb.empty());
+  EXPECT_EQ(emb.back()["epoch"], 11);  // the newest state always gets its frame
+  bool listed = false;
+  for (const auto& f : emb) listed = listed || f.contains("coalesced_epochs");
+  EXPECT_TRUE(listed);
+}
+
+TEST(MonitorRun, BadSnapshotsAndNaNUnitsBecomeEventsNotCrashes) {
+  const std::string dir = test_dir("monitor_bad_input");
+  {
+    Monitor monitor(small_config(dir));
+    ASSERT_TRUE(monitor.push(snapshot(0)));
+    Snapshot nan_unit = snapshot(1);
+    for (Index p = 0; p < kProbes; ++p) nan_unit.values[static_cast<std::size_t>((2 * kUnits + 3) * kProbes + p)] = NAN;
+    ASSERT_TRUE(monitor.push(std::move(nan_unit)));  // drop-node: that node leaves the graph
+    Snapshot wrong = snapshot(2);
+    wrong.probes = kProbes - 1;
+    wrong.values.resize(static_cast<std::size_t>(kSteps * kUnits * (kProbes - 1)));
+    EXPECT_FALSE(monitor.push(std::move(wrong)));  // a changed probe set is refused, loudly
+    Snapshot empty = snapshot(3);
+    empty.values.clear();
+    EXPECT_FALSE(monitor.push(std::move(empty)));
+    // A recorder that throws does not reach the training loop.
+    monitor.set_recorder([](std::int64_t, std::int64_t) { throw std::runtime_error("CUDA out of memory"); }, {});
+    EXPECT_NO_THROW(monitor.on_epoch_end(4, {}));
+    ASSERT_TRUE(monitor.flush(std::chrono::seconds(60)));
+    EXPECT_EQ(monitor.stats().capture_failures, 3);
+  }
+  const auto frames = read_frames(dir);
+  const auto failed = of_type(frames, "event", "frame_failed");
+  ASSERT_EQ(failed.size(), 3u);
+  EXPECT_NE(failed[0]["message"].get<std::string>().find("snapshot refused"), std::string::npos);
+  EXPECT_NE(failed[2]["message"].get<std::string>().find("CUDA out of memory"), std::string::npos);
+  const auto emb = of_type(frames, "embedding");
+  ASSERT_FALSE(emb.empty());
+  const auto& last = emb.back();
+  EXPECT_EQ(last["n_present"].get<int>(), last["n_nodes"].get<int>() - 1);
+  // The dropped node (epoch 1, step 2, unit 3) has null coordinates.
+  const int node = (1 * kSteps + 2) * kUnits + 3;
+  EXPECT_TRUE(last["coords"][2 * node].is_null());
+  EXPECT_EQ(last["most_active_class"][node], -1);
+}
+
+TEST(MonitorRun, EarlyStoppingOnAMetricStopsAndSaysWhy) {
+  const std::string dir = test_dir("monitor_early_stop");
+  MonitorConfig cfg = small_config(dir);
+  cfg.early_stopping = {{"enabled", true}, {"monitor", "val_loss"}, {"patience", 2}};
+  {
+    Monitor monitor(cfg);
+    const double losses[] = {1.0, 0.8, 0.7, 0.75, 0.72, 0.71};
+    int stopped_at = -1;
+    for (int e = 0; e < 6; ++e) {
+      monitor.on_epoch_end(e, {{"val_loss", losses[e]}});
+      if (monitor.should_stop()) {
+        stopped_at = e;
+        break;
+      }
+    }
+    EXPECT_EQ(stopped_at, 4);  // best 0.7 at epoch 2, two checks without improvement
+    EXPECT_FALSE(monitor.stop_reason().empty());
+  }
+  const auto stops = of_type(read_frames(dir), "event", "early_stop");
+  ASSERT_EQ(stops.size(), 1u);
+  EXPECT_EQ(stops[0]["epoch"], 4);
+}
+
+TEST(MonitorConfig, ErrorsNameTheKeyAndWhatIsAllowed) {
+  std::string e = config_error({{"updater", {{"full_evry", 3}}}});
+  EXPECT_NE(e.find("full_evry"), std::string::npos) << e;
+  EXPECT_NE(e.find("full_every"), std::string::npos) << e;  // the allowed keys are listed
+  e = config_error({{"retenton", {}}});
+  EXPECT_NE(e.find("retenton"), std::string::npos) << e;
+  EXPECT_NE(e.find("retention"), std::string::npos) << e;
+  e = config_error({{"retention", {{"policy", "ring"}}}});
+  EXPECT_NE(e.find("window, thin"), std::string::npos) << e;
+  e = config_error({{"frames", {{"decimals", "four"}}}});
+  EXPECT_NE(e.find("frames.decimals"), std::string::npos) << e;
+  e = config_error({{"embedding", {{"knn_method", "fast"}}}});
+  EXPECT_NE(e.find("knn_method"), std::string::npos) << e;
+  e = config_error({{"embedding", {{"n_components", 4}}}});
+  EXPECT_NE(e.find("n_components"), std::string::npos) << e;
+  e = config_error({{"updater", {{"max_new_share", 2.0}}}});
+  EXPECT_NE(e.find("max_new_share"), std::string::npos) << e;
+  e = config_error({{"capture", {{"every_n_epochs", 0}}}});
+  EXPECT_NE(e.find("every_n_epochs"), std::string::npos) << e;
+  // Diagnostics sections are checked when the monitor starts.
+  MonitorConfig cfg = small_config(test_dir("monitor_bad_diag"));
+  cfg.early_stopping = {{"patiense", 3}};
+  e = mmphate::testing::error_of([&] { Monitor m(cfg); });
+  EXPECT_NE(e.find("patiense"), std::string::npos) << e;
+  // A shipped config loads, and its round trip through config.json is stable.
+  const MonitorConfig shipped = load_monitor_config(std::string(MMPHATE_SOURCE_DIR) + "/configs/monitor_default.json");
+  MonitorConfig again;
+  apply_monitor_json(again, monitor_config_to_json(shipped), "round trip");
+  EXPECT_EQ(monitor_config_to_json(again), monitor_config_to_json(shipped));
+}
+
+TEST(MonitorRun, UnwritableRunDirectoryIsAClearErrorAtStart) {
+  MonitorConfig cfg = small_config("/dev/null/run");
+  const std::string e = mmphate::testing::error_of([&] { Monitor m(cfg); });
+  EXPECT_NE(e.find("/dev/null/run"), std::string::npos) << e;
+  // Versioned directories count up.
+  RunSettings run;
+  run.root = test_dir("monitor_versions");
+  run.name = "demo";
+  EXPECT_EQ(fs::path(create_run_directory(run)).filename(), "version_0");
+  EXPECT_EQ(fs::path(create_run_directory(run)).filename(), "version_1");
+}
+
+TEST(FrameWriter, FailingSinksAreRetriedAndNeverThrow) {
+  FrameSettings fs_settings;
+  fs_settings.retry_attempts = 2;
+  fs_settings.retry_backoff_ms = 1;
+  FrameWriter full(fs_settings, "/dev/full");  // every write fails with ENOSPC
+  int calls = 0;
+  full.add_callback([&](const nlohmann::json&) {
+    ++calls;
+    throw std::runtime_error("consumer bug");
+  });
+  EXPECT_NO_THROW(full.emit({{"frame", 0}}));
+  EXPECT_NO_THROW(full.emit({{"frame", 1}}));
+  EXPECT_EQ(calls, 2);
+  EXPECT_EQ(full.pending(), 2u);         // kept for a later attempt
+  EXPECT_GE(full.failures(), 2 * 3 + 2);  // 3 attempts per emit, plus the callback failures
+  // A sink that recovers writes what it kept, in order.
+  const std::string dir = test_dir("frame_writer");
+  fs::create_directories(dir);
+  const std::string path = dir + "/frames.jsonl";
+  fs::create_directory(path);  // a directory where the file should be: writes fail
+  FrameWriter flaky(fs_settings, path);
+  flaky.emit({{"frame", 0}});
+  EXPECT_EQ(flaky.pending(), 1u);
+  fs::remove(path);
+  flaky.emit({{"frame", 1}});
+  EXPECT_EQ(flaky.pending(), 0u);
+  EXPECT_EQ(flaky.written(), 2);
+  const auto lines = read_frames(dir);
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_EQ(lines[0]["frame"], 0);
+  EXPECT_EQ(lines[1]["frame"], 1);
+}
+
+TEST(MonitorRun, ShutdownDoesNotHangOnASlowFrame) {
+  MonitorConfig cfg = small_config(test_dir("monitor_shutdown"));
+  cfg.retention.max_epochs = 40;
+  cfg.updater.shutdown_timeout_ms = 0;
+  cfg.updater.incremental.incremental = false;
+  const auto t0 = std::chrono::steady_clock::now();
+  {
+    Monitor monitor(cfg);
+    for (int e = 0; e < 30; ++e) monitor.push(snapshot(e));
+  }
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_LT(s, 5.0);
+}

@@ -1,0 +1,128 @@
+// The monitor on a real training loop (a tapped LSTM on sequential Fashion-MNIST): frames
+// arrive while training is still running, and monitoring does not change what is learned
+// (same seed -> bit-identical weights with and without the monitor).
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <mutex>
+
+#include "mmphate/monitor.hpp"
+#include "mmphate/torch/fashion_mnist.hpp"
+#include "mmphate/torch/monitor_attach.hpp"
+#include "mmphate/torch/tapped_rnn.hpp"
+
+using namespace mmphate;
+using namespace mmphate::torchlayer;
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+struct NetImpl : torch::nn::Module {
+  NetImpl() {
+    lstm = register_module("lstm", TappedLSTM(torch::nn::LSTMOptions(28, 16).batch_first(true)));
+    head = register_module("head", torch::nn::Linear(16, 10));
+  }
+  torch::Tensor forward(const torch::Tensor& x) { return head->forward(std::get<0>(lstm->forward(x)).select(1, -1)); }
+  TappedLSTM lstm{nullptr};
+  torch::nn::Linear head{nullptr};
+};
+TORCH_MODULE(Net);
+
+struct Data {
+  torch::Tensor x, y, probe_x, probe_y;
+};
+
+const Data& data() {
+  static const Data d = [] {
+    const std::string dir = prepare_fashion_mnist(std::string(MMPHATE_BINARY_DIR) + "/data/fashion-mnist");
+    auto train = torch::data::datasets::MNIST(dir, torch::data::datasets::MNIST::Mode::kTrain);
+    auto test = torch::data::datasets::MNIST(dir, torch::data::datasets::MNIST::Mode::kTest);
+    Data out;
+    out.x = (train.images().narrow(0, 0, 1500).to(torch::kFloat32) - 0.286) / 0.353;
+    out.x = out.x.reshape({-1, 28, 28});
+    out.y = train.targets().narrow(0, 0, 1500);
+    out.probe_x = ((test.images().narrow(0, 0, 500).to(torch::kFloat32) - 0.286) / 0.353).reshape({-1, 28, 28});
+    out.probe_y = test.targets().narrow(0, 0, 500);
+    return out;
+  }();
+  return d;
+}
+
+MonitorConfig config(const std::string& name) {
+  MonitorConfig cfg;
+  cfg.run.path = std::string(MMPHATE_BINARY_DIR) + "/test_runs/" + name;
+  fs::remove_all(cfg.run.path);
+  cfg.capture.probes_per_class = 2;
+  cfg.embedding.n_landmark = 300;
+  cfg.embedding.n_svd = 20;
+  cfg.diagnostics = {{"score_queries", 100}};
+  return cfg;
+}
+
+// Trains `epochs` epochs; with a monitor, calls on_epoch_end after each. Returns the model.
+Net train(int epochs, Monitor* monitor) {
+  torch::manual_seed(7);
+  Net model;
+  torch::optim::Adam opt(model->parameters(), torch::optim::AdamOptions(3e-3));
+  const Data& d = data();
+  if (monitor)
+    attach(*monitor, model.ptr(), model->lstm->slot(), ProbeSet::stratified(d.probe_x, d.probe_y, 2, 0),
+           [model](const torch::Tensor& p) mutable { model->forward(p); });
+  std::int64_t step = 0;
+  for (int e = 0; e < epochs; ++e) {
+    const torch::Tensor order = torch::randperm(d.x.size(0), torch::kLong);
+    for (std::int64_t i = 0; i < d.x.size(0); i += 50) {
+      const torch::Tensor idx = order.narrow(0, i, 50);
+      opt.zero_grad();
+      const torch::Tensor loss =
+          torch::nn::functional::cross_entropy(model->forward(d.x.index_select(0, idx)), d.y.index_select(0, idx));
+      loss.backward();
+      opt.step();
+      ++step;
+    }
+    if (monitor) monitor->on_epoch_end(e, {{"epoch", static_cast<double>(e)}}, step);
+  }
+  return model;
+}
+
+}  // namespace
+
+TEST(MonitorTraining, FramesArriveBeforeTrainingEnds) {
+  torch::set_num_threads(1);
+  std::mutex m;
+  std::vector<Clock::time_point> arrivals;
+  Monitor monitor(config("torch_live"));
+  monitor.add_callback([&](const nlohmann::json& f) {
+    if (f["type"] != "embedding") return;
+    std::lock_guard<std::mutex> lock(m);
+    arrivals.push_back(Clock::now());
+  });
+  train(8, &monitor);
+  const Clock::time_point training_done = Clock::now();
+  ASSERT_TRUE(monitor.flush(std::chrono::seconds(120)));
+  std::lock_guard<std::mutex> lock(m);
+  ASSERT_FALSE(arrivals.empty());
+  EXPECT_LT(arrivals.front(), training_done);
+  EXPECT_EQ(monitor.stats().failed_frames, 0);
+  EXPECT_EQ(monitor.stats().capture_failures, 0);
+  EXPECT_EQ(monitor.stats().snapshots, 8);
+}
+
+TEST(MonitorTraining, SameWeightsWithAndWithoutTheMonitor) {
+  torch::set_num_threads(1);
+  const Net plain = train(3, nullptr);
+  Monitor monitor(config("torch_same_weights"));
+  const Net watched = train(3, &monitor);
+  monitor.flush(std::chrono::seconds(120));
+  const auto a = plain->named_parameters(), b = watched->named_parameters();
+  ASSERT_EQ(a.size(), b.size());
+  for (const auto& p : a) {
+    SCOPED_TRACE(p.key());
+    EXPECT_TRUE(torch::equal(p.value(), b[p.key()]));
+  }
+  EXPECT_GT(monitor.stats().frames, 0);
+}

@@ -1,0 +1,97 @@
+// mmphate export --tensorboard RUN_DIR OUT_DIR: TensorBoard embedding-projector files.
+//   OUT_DIR/frame_<N>/tensors.tsv    one present node per row, its coordinates
+//   OUT_DIR/frame_<N>/metadata.tsv   header + epoch, time step, unit, layer, direction, class
+//   OUT_DIR/projector_config.pbtxt   one `embeddings` entry per exported frame
+// Open with: tensorboard --logdir OUT_DIR (Projector tab).
+#include <sys/stat.h>
+
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "colors.hpp"
+#include "mmphate/error.hpp"
+#include "mmphate/frame_reader.hpp"
+#include "mmphate/log.hpp"
+#include "view_commands.hpp"
+
+namespace mmphate::view {
+namespace {
+
+const char* kHelp =
+    "usage: mmphate export --tensorboard RUN_DIR OUT_DIR [--frames SPEC]\n\n"
+    "Writes the TensorBoard embedding projector's files for the chosen embedding frames:\n"
+    "OUT_DIR/frame_<N>/tensors.tsv, metadata.tsv (epoch, time step, unit, layer, direction,\n"
+    "most active class) and OUT_DIR/projector_config.pbtxt. Absent nodes are left out.\n"
+    "  --frames SPEC   all (default), first, last, frame numbers '3,5' or epochs 'e:2,4'\n"
+    "View with: tensorboard --logdir OUT_DIR (Projector tab).\n";
+
+// Metadata cells come from untrusted node_index.json: no tabs or newlines inside a cell.
+std::string cell(std::string s) {
+  for (char& c : s)
+    if (c == '\t' || c == '\n' || c == '\r') c = ' ';
+  return s.empty() ? "-" : s;
+}
+
+void write_atomic(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary);
+    if (!out || !(out << text)) throw Error("cannot write '" + path + "'");
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) throw Error("cannot write '" + path + "'");
+}
+
+}  // namespace
+
+int cmd_export(int argc, char** argv) {
+  const Args a = parse_args(argc, argv, {"frames"}, {"tensorboard", "quiet"});
+  if (a.has("help")) { std::cout << kHelp; return 0; }
+  if (!a.has("tensorboard")) throw UsageError("export needs a format: --tensorboard (see mmphate export --help)");
+  if (a.positional.size() != 2) throw UsageError("export needs RUN_DIR and OUT_DIR (see mmphate export --help)");
+  if (!a.has("quiet")) logger()->set_level(spdlog::level::info);
+  RunData run = read_run(a.positional[0]);
+  const std::string out = a.positional[1];
+  if (::mkdir(out.c_str(), 0755) != 0 && errno != EEXIST) throw Error("cannot create directory '" + out + "'");
+  const std::vector<int> groups = unit_groups(run.layout);
+  std::ostringstream config;
+  for (std::size_t id : select_frames(run, a.get("frames", "all"))) {
+    Frame& f = run.frames[id];
+    load_coords(run, f);
+    char name[32];
+    std::snprintf(name, sizeof name, "frame_%06lld", static_cast<long long>(f.frame));
+    const std::string dir = out + "/" + name;
+    if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) throw Error("cannot create directory '" + dir + "'");
+    std::ostringstream tensors, meta;
+    tensors.precision(7);
+    meta << "epoch\ttime_step\tunit\tlayer\tdirection\tunit_in_direction\tclass\tlabel\n";
+    std::int64_t rows = 0;
+    for (std::int64_t i = 0; i < f.n_nodes; ++i) {
+      if (!f.present(i)) continue;
+      for (int k = 0; k < f.n_components; ++k)
+        tensors << (k ? "\t" : "") << f.coords[static_cast<std::size_t>(i * f.n_components + k)];
+      tensors << "\n";
+      const int u = f.node_unit(i), sp = f.node_step_pos(i);
+      const int step = sp < static_cast<int>(run.layout.step_index.size()) ? run.layout.step_index[static_cast<std::size_t>(sp)] : sp;
+      UnitMeta m;
+      if (u < static_cast<int>(run.layout.units_meta.size())) m = run.layout.units_meta[static_cast<std::size_t>(u)];
+      const int cls = f.most_active_class.empty() ? -1 : f.most_active_class[static_cast<std::size_t>(i)];
+      meta << f.node_epoch(i) << '\t' << step << '\t' << u << '\t' << cell(m.layer) << '\t' << m.direction << '\t'
+           << m.unit << '\t' << cls << '\t' << "e" << f.node_epoch(i) << " t" << step << " u" << u << "\n";
+      ++rows;
+    }
+    write_atomic(dir + "/tensors.tsv", tensors.str());
+    write_atomic(dir + "/metadata.tsv", meta.str());
+    config << "embeddings {\n  tensor_name: \"epoch " << f.epoch << " (frame " << f.frame << ")\"\n  tensor_shape: " << rows
+           << "\n  tensor_shape: " << f.n_components << "\n  tensor_path: \"" << name << "/tensors.tsv\"\n  metadata_path: \""
+           << name << "/metadata.tsv\"\n}\n";
+    f.coords = {};
+    std::cout << dir << "\n";
+  }
+  write_atomic(out + "/projector_config.pbtxt", config.str());
+  std::cout << out << "/projector_config.pbtxt\n";
+  return 0;
+}
+
+}  // namespace mmphate::view

@@ -1,0 +1,30 @@
+// The viewing subcommands of the mmphate CLI: render (PNG/SVG figures), export (TensorBoard
+// projector files) and serve (loopback HTTP server for the web viewer).
+#pragma once
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace mmphate::view {
+
+// Wrong command line: the CLI prints it and exits with status 2.
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// Flags of one subcommand: `valued` take a value (--name V or --name=V), `switches` do not.
+struct Args {
+  std::vector<std::string> positional;
+  std::map<std::string, std::string> values;
+  bool has(const std::string& k) const { return values.count(k) != 0; }
+  std::string get(const std::string& k, const std::string& def) const { return has(k) ? values.at(k) : def; }
+  double number(const std::string& k, double def) const;
+};
+Args parse_args(int argc, char** argv, const std::vector<std::string>& valued, const std::vector<std::string>& switches);
+
+int cmd_render(int argc, char** argv);
+int cmd_export(int argc, char** argv);
+int cmd_serve(int argc, char** argv);
+
+}  // namespace mmphate::view
