@@ -224,9 +224,9 @@ int run(const Args& a) {
     if (monitor) {
       monitor->on_epoch_end(epoch, metrics, step, epoch + 1 == a.epochs);
       const MonitorStats st = monitor->stats();
-      char buf[160];
-      std::snprintf(buf, sizeof buf, " | frames %lld (latest update %.2f s)", static_cast<long long>(st.frames),
-                    st.last_update_s);
+      char buf[200];
+      std::snprintf(buf, sizeof buf, " | frames %lld, phase %s (last update %.2f s)", static_cast<long long>(st.frames),
+                    st.phase.c_str(), st.last_update_s);
       status = buf;
     }
     if (!a.quiet)

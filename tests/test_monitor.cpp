@@ -253,11 +253,23 @@ TEST(MonitorConfig, ErrorsNameTheKeyAndWhatIsAllowed) {
   cfg.early_stopping = {{"patiense", 3}};
   e = mmphate::testing::error_of([&] { Monitor m(cfg); });
   EXPECT_NE(e.find("patiense"), std::string::npos) << e;
-  // A shipped config loads, and its round trip through config.json is stable.
-  const MonitorConfig shipped = load_monitor_config(std::string(MMPHATE_SOURCE_DIR) + "/configs/monitor_default.json");
-  MonitorConfig again;
-  apply_monitor_json(again, monitor_config_to_json(shipped), "round trip");
-  EXPECT_EQ(monitor_config_to_json(again), monitor_config_to_json(shipped));
+  // Every shipped config loads, and its round trip through config.json is stable.
+  int shipped_configs = 0;
+  for (const auto& entry : fs::directory_iterator(std::string(MMPHATE_SOURCE_DIR) + "/configs")) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind("monitor_", 0) != 0) continue;
+    SCOPED_TRACE(name);
+    ++shipped_configs;
+    const MonitorConfig shipped = load_monitor_config(entry.path().string());
+    MonitorConfig again;
+    apply_monitor_json(again, monitor_config_to_json(shipped), "round trip");
+    EXPECT_EQ(monitor_config_to_json(again), monitor_config_to_json(shipped));
+  }
+  EXPECT_GE(shipped_configs, 4);
+  const MonitorConfig three_d =
+      load_monitor_config(std::string(MMPHATE_SOURCE_DIR) + "/configs/monitor_uci_har_3d.json");
+  EXPECT_EQ(three_d.embedding.n_components, 3);
+  EXPECT_EQ(three_d.retention.kind, RetentionKind::thin);
 }
 
 TEST(MonitorRun, UnwritableRunDirectoryIsAClearErrorAtStart) {

@@ -4,8 +4,6 @@
 #include <cfloat>
 #include <cmath>
 #include <limits>
-#include <chrono>
-#include <cstdio>
 #include <unordered_map>
 
 #include "mmphate/error.hpp"
@@ -352,28 +350,42 @@ double WindowGraph::bandwidth() const {
 
 namespace {
 
-// Appends the union of two runs of (column, value) entries, each ascending by column, to
-// col/val; a column met more than once (in both runs, or twice in one) keeps its largest
-// value, as from_triplets_max does for duplicate positions.
-void append_union(const int* ca, const double* va, Index na, const int* cb, const double* vb, Index nb,
-                  std::vector<int>& col, std::vector<double>& val) {
-  const std::size_t first = col.size();
-  Index i = 0, j = 0;
-  while (i < na || j < nb) {
-    const int x = i < na ? ca[i] : std::numeric_limits<int>::max();
-    const int y = j < nb ? cb[j] : std::numeric_limits<int>::max();
-    const int c = std::min(x, y);
-    double v = -kInf;
-    if (x == c) v = va[i++];
-    if (y == c) v = std::max(v, vb[j++]);
-    if (col.size() > first && col.back() == c) {
-      val.back() = std::max(val.back(), v);
-    } else {
-      col.push_back(c);
-      val.push_back(v);
-    }
+// Union of a row's entries, emitted in ascending column order without sorting: columns are
+// marked in a bitmap over the unit's points and read back word by word. A column met more
+// than once keeps its largest value, as from_triplets_max does for duplicate positions.
+class RowUnion {
+ public:
+  explicit RowUnion(Index columns)
+      : bits_(static_cast<std::size_t>((columns + 63) / 64), 0), value_(static_cast<std::size_t>(columns)) {}
+  void add(int c, double v) {
+    std::uint64_t& word = bits_[static_cast<std::size_t>(c) >> 6];
+    const std::uint64_t bit = std::uint64_t{1} << (c & 63);
+    value_[c] = (word & bit) ? std::max(value_[c], v) : v;
+    word |= bit;
+    lo_ = std::min(lo_, c >> 6);
+    hi_ = std::max(hi_, c >> 6);
   }
-}
+  // Appends the marked columns and their values, and clears the marks.
+  void flush(std::vector<int>& col, std::vector<double>& val) {
+    for (int w = lo_; w <= hi_; ++w) {
+      std::uint64_t word = bits_[w];
+      while (word) {
+        const int c = (w << 6) + __builtin_ctzll(word);
+        col.push_back(c);
+        val.push_back(value_[c]);
+        word &= word - 1;
+      }
+      bits_[w] = 0;
+    }
+    lo_ = std::numeric_limits<int>::max();
+    hi_ = -1;
+  }
+
+ private:
+  std::vector<std::uint64_t> bits_;
+  std::vector<double> value_;
+  int lo_ = std::numeric_limits<int>::max(), hi_ = -1;
+};
 
 }  // namespace
 
@@ -449,13 +461,11 @@ WindowGraph::UnitRows WindowGraph::unit_rows(Index u, const OrdinalMap& where, c
     own_start[a + 1] = static_cast<Index>(own_col.size());
   }
 
-  // Row a = {b : a -> b} U {b : b -> a}. The reverse lists, filled in source order, come out
-  // ascending; re-filling the own lists from them in column order sorts those as well (a
-  // two-pass counting sort instead of a sort per row).
+  // Row a = {b : a -> b} U {b : b -> a}: the reverse lists by one counting-sort pass.
   const std::size_t directed = own_col.size();
   for (Index b = 0; b < m; ++b) in_start[b + 1] += in_start[b];
-  std::vector<int> in_col(directed), by_col(directed);
-  std::vector<double> in_val(directed), by_val(directed);
+  std::vector<int> in_col(directed);
+  std::vector<double> in_val(directed);
   std::vector<Index> fill(in_start.begin(), in_start.end() - 1);
   for (Index a = 0; a < m; ++a)
     for (Index e = own_start[a]; e < own_start[a + 1]; ++e) {
@@ -463,20 +473,14 @@ WindowGraph::UnitRows WindowGraph::unit_rows(Index u, const OrdinalMap& where, c
       in_col[at] = static_cast<int>(a);
       in_val[at] = own_val[e];
     }
-  fill.assign(own_start.begin(), own_start.end() - 1);
-  for (Index b = 0; b < m; ++b)
-    for (Index e = in_start[b]; e < in_start[b + 1]; ++e) {
-      const Index at = fill[in_col[e]]++;
-      by_col[at] = static_cast<int>(b);
-      by_val[at] = in_val[e];
-    }
   out.start.assign(static_cast<std::size_t>(m) + 1, 0);
   out.col.reserve(2 * directed);
   out.val.reserve(2 * directed);
+  RowUnion row(m);
   for (Index a = 0; a < m; ++a) {
-    append_union(by_col.data() + own_start[a], by_val.data() + own_start[a], own_start[a + 1] - own_start[a],
-                 in_col.data() + in_start[a], in_val.data() + in_start[a], in_start[a + 1] - in_start[a], out.col,
-                 out.val);
+    for (Index e = own_start[a]; e < own_start[a + 1]; ++e) row.add(own_col[e], own_val[e]);
+    for (Index e = in_start[a]; e < in_start[a + 1]; ++e) row.add(in_col[e], in_val[e]);
+    row.flush(out.col, out.val);
     out.start[a + 1] = static_cast<Index>(out.col.size());
   }
   return out;
@@ -516,9 +520,7 @@ WindowKernel WindowGraph::build() const {
     return out;
   }
 
-  auto T0 = std::chrono::steady_clock::now(); auto lap = [&](const char* w) { auto T1 = std::chrono::steady_clock::now(); fprintf(stderr, "TMPDBG %s %.4f\n", w, std::chrono::duration<double>(T1 - T0).count()); T0 = T1; };
   const double eps = bandwidth();
-  lap("eps");
   out.info.interslice_eps = eps;
   const OrdinalMap where = ordinal_map();
   std::vector<int> local_of_row(static_cast<std::size_t>(n), -1);
@@ -526,7 +528,6 @@ WindowKernel WindowGraph::build() const {
   parallel_for(units_, opt_.threads,
                [&](Index u) { units[u] = unit_rows(u, where, offset, 1.0 / (eps * eps), local_of_row); });
 
-  lap("units");
   // CSR: each graph row is its unit entries with smaller rows, then its slice's intraslice
   // row (the unit's other slice-points lie in other slices, so outside that block), then the
   // unit entries with larger rows.
@@ -547,7 +548,6 @@ WindowKernel WindowGraph::build() const {
     out.info.interslice_nnz += ur.interslice;
     out.info.multiway_nnz += ur.multiway;
   }
-  lap("counts");
   K.resizeNonZeros(row_start[n]);
   for (Index g = 0; g <= n; ++g) K.outerIndexPtr()[g] = static_cast<int>(row_start[g]);
   parallel_for(static_cast<Index>(window_.size()), opt_.threads, [&](Index p) {
@@ -573,7 +573,6 @@ WindowKernel WindowGraph::build() const {
       }
     }
   });
-  lap("fill");
   return out;
 }
 

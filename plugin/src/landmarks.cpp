@@ -6,6 +6,7 @@
 #include "mmphate/diffusion.hpp"
 #include "mmphate/kmeans.hpp"
 #include "mmphate/log.hpp"
+#include "mmphate/parallel.hpp"
 #include "mmphate/spectral.hpp"
 
 namespace mmphate {
@@ -20,25 +21,86 @@ RowMatrix spectral_features(const SparseMatrix& K, int n_svd, std::uint64_t seed
   return F;
 }
 
-Landmarks landmark_operators(const SparseMatrix& K, std::vector<int> cluster, int count) {
-  const Index n = K.rows();
-  std::vector<Triplet> trip;
-  trip.reserve(static_cast<std::size_t>(n));
-  for (Index i = 0; i < n; ++i) trip.emplace_back(static_cast<int>(i), cluster[i], 1.0);
-  SparseMatrix C(n, count);
-  C.setFromTriplets(trip.begin(), trip.end());
+namespace {
 
+// W^T (N x L): row j holds the kernel mass of node j in each landmark, sum over the nodes i
+// of landmark l of K(j, i). Rows in parallel blocks, each with a dense accumulator.
+SparseMatrix cluster_sums(const SparseMatrix& K, const std::vector<int>& cluster, int count, int threads) {
+  const Index n = K.rows(), blocks = std::max<Index>(1, std::min<Index>(n / 512, 16 * resolve_threads(threads)));
+  struct Part {
+    std::vector<Index> len;
+    std::vector<int> col;
+    std::vector<double> val;
+  };
+  std::vector<Part> part(static_cast<std::size_t>(blocks));
+  parallel_for(blocks, threads, [&](Index b) {
+    const Index r0 = n * b / blocks, r1 = n * (b + 1) / blocks;
+    std::vector<double> acc(static_cast<std::size_t>(count), 0.0);
+    std::vector<char> seen(static_cast<std::size_t>(count), 0);
+    std::vector<int> touched;
+    Part& p = part[b];
+    for (Index j = r0; j < r1; ++j) {
+      for (SparseMatrix::InnerIterator it(K, j); it; ++it) {
+        const int l = cluster[it.col()];
+        if (!seen[l]) { seen[l] = 1; touched.push_back(l); }
+        acc[l] += it.value();
+      }
+      std::sort(touched.begin(), touched.end());
+      for (int l : touched) {
+        p.col.push_back(l);
+        p.val.push_back(acc[l]);
+        acc[l] = 0.0;
+        seen[l] = 0;
+      }
+      p.len.push_back(static_cast<Index>(touched.size()));
+      touched.clear();
+    }
+  });
+  SparseMatrix S(n, count);
+  Index nnz = 0;
+  for (const auto& p : part) nnz += static_cast<Index>(p.col.size());
+  S.resizeNonZeros(nnz);
+  Index row = 0, pos = 0;
+  S.outerIndexPtr()[0] = 0;
+  for (const auto& p : part) {
+    std::copy(p.col.begin(), p.col.end(), S.innerIndexPtr() + pos);
+    std::copy(p.val.begin(), p.val.end(), S.valuePtr() + pos);
+    for (Index len : p.len) {
+      pos += len;
+      S.outerIndexPtr()[++row] = static_cast<int>(pos);
+    }
+  }
+  return S;
+}
+
+}  // namespace
+
+Landmarks landmark_operators(const SparseMatrix& K, std::vector<int> cluster, int count, int threads) {
+  // With W the cluster-summed kernel rows (L x N) and K symmetric: P_NL = D^-1 W^T,
+  // P_LN = diag(w)^-1 W and P_L = diag(w)^-1 G with G = W D^-1 W^T. G is accumulated densely,
+  // one landmark at a time (sum over the nodes j touching landmark l of W(l, j) / d_j times
+  // row j of W^T), instead of as a product of two sparse operators.
   Landmarks L;
   L.cluster = std::move(cluster);
   L.count = count;
-  L.node_to_landmark = K * C;
-  normalize_rows(L.node_to_landmark);
-  SparseMatrix Ct = C.transpose();
-  L.landmark_to_node = Ct * K;
-  L.weight = L.landmark_to_node * Vector::Ones(n);
-  normalize_rows(L.landmark_to_node);
-  const SparseMatrix prod = L.landmark_to_node * L.node_to_landmark;
-  L.op = Matrix(prod);
+  SparseMatrix Wt = cluster_sums(K, L.cluster, count, threads);
+  SparseMatrix W = Wt.transpose();
+  const Vector degree = Wt * Vector::Ones(count);
+  L.weight = W * Vector::Ones(K.rows());
+  L.op.resize(count, count);
+  parallel_for(count, threads, [&](Index l) {
+    // Column l of P_L (G symmetric): G(m, l) / w_m.
+    Vector g = Vector::Zero(count);
+    for (SparseMatrix::InnerIterator it(W, l); it; ++it) {
+      const double c = it.value() / degree(it.col());
+      for (SparseMatrix::InnerIterator jt(Wt, it.col()); jt; ++jt) g(jt.col()) += c * jt.value();
+    }
+    L.op.col(l) = g.cwiseQuotient(L.weight);
+  });
+  normalize_rows(Wt);
+  normalize_rows(W);
+  L.node_to_landmark = std::move(Wt);
+  L.landmark_to_node = std::move(W);
   return L;
 }
 
@@ -52,6 +114,10 @@ Matrix symmetric_conjugate(const Landmarks& L) {
 }  // namespace
 
 EigenPairs Landmarks::symmetric_eigen() const { return mmphate::symmetric_eigen(symmetric_conjugate(*this)); }
+
+EigenPairs Landmarks::dominant_eigen(double lower) const {
+  return mmphate::symmetric_eigen_above(symmetric_conjugate(*this), lower);
+}
 
 Landmarks build_landmarks(const SparseMatrix& K, int n_landmark, int n_svd, std::uint64_t seed,
                           int threads, StageTimes* times, int power_iterations) {
@@ -73,7 +139,7 @@ Landmarks build_landmarks(const SparseMatrix& K, int n_landmark, int n_svd, std:
   if (km.empty_dropped > 0)
     logger()->info("landmarks: {} of {} clusters came out empty and were dropped", km.empty_dropped, n_landmark);
   ScopedStage st(t, "landmarks.operators");
-  return landmark_operators(K, std::move(km.labels), km.n_clusters);
+  return landmark_operators(K, std::move(km.labels), km.n_clusters, threads);
 }
 
 }  // namespace mmphate

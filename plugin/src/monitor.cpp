@@ -4,6 +4,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <deque>
+#include <limits>
 #include <filesystem>
 #include <mutex>
 #include <random>
@@ -16,6 +17,7 @@
 #include "mmphate/frame_json.hpp"
 #include "mmphate/incremental_embedder.hpp"
 #include "mmphate/log.hpp"
+#include "mmphate/parallel.hpp"
 #include "mmphate/phase_detector.hpp"
 
 namespace mmphate {
@@ -75,6 +77,7 @@ struct Monitor::State {
   std::atomic<bool> should_stop{false};
   std::string stop_reason;
   MonitorStats stats;
+  Phase announced_phase = Phase::unknown;  // the phase the last phase_change event announced
   bool node_index_written = false;
   Index node_index_units = -1, node_index_steps = -1;
 
@@ -174,16 +177,47 @@ void Monitor::State::compute_frame(const SnapshotStore::View& view) {
     logger()->error("diagnostics of epoch {} failed: {}", epoch, e.what());
     frame["diagnostics"] = {{"error", e.what()}};
   }
+  // Phases: embedding-based quantities are re-estimated on every frame (coordinates are
+  // normalised per frame), so the newest frame's whole per-epoch curve is labelled afresh;
+  // a quantity without a curve (a training metric) goes through the streaming detector.
   std::optional<PhaseChange> change;
   if (phases.options().enabled) {
-    auto q = quantities.find(phases.options().quantity);
-    if (q != quantities.end()) {
-      const PhaseUpdate pu = phases.update(epoch, q->second);
-      frame["diagnostics"]["phase"] = {{"quantity", phases.options().quantity},
-                                       {"label", to_string(pu.phase)},
-                                       {"trend", to_string(pu.trend)},
-                                       {"evidence", std::isfinite(pu.evidence) ? nlohmann::json(pu.evidence) : nlohmann::json(nullptr)}};
-      change = pu.change;
+    const std::string& name = phases.options().quantity;
+    const nlohmann::json& curves = frame["diagnostics"].contains("per_epoch") ? frame["diagnostics"]["per_epoch"]
+                                                                               : nlohmann::json::object();
+    std::vector<PhaseUpdate> labels;
+    if (curves.contains(name)) {
+      std::vector<double> values;
+      for (const auto& v : curves[name])
+        values.push_back(v.is_number() ? v.get<double>() : std::numeric_limits<double>::quiet_NaN());
+      if (values.size() == fe.window.epochs.size()) labels = label_phases(fe.window.epochs, values, phases.options());
+    } else if (auto q = quantities.find(name); q != quantities.end()) {
+      labels.push_back(phases.update(epoch, q->second));
+    }
+    if (!labels.empty()) {
+      const PhaseUpdate& newest = labels.back();
+      nlohmann::json per_epoch = nlohmann::json::array();
+      for (const auto& u : labels) per_epoch.push_back(to_string(u.phase));
+      frame["diagnostics"]["phase"] = {{"quantity", name},
+                                       {"label", to_string(newest.phase)},
+                                       {"trend", to_string(newest.trend)},
+                                       {"per_epoch", per_epoch},
+                                       {"evidence", std::isfinite(newest.evidence) ? nlohmann::json(newest.evidence)
+                                                                                   : nlohmann::json(nullptr)}};
+      if (newest.phase != Phase::unknown && newest.phase != announced_phase) {
+        PhaseChange c;
+        c.epoch = epoch;
+        c.onset_epoch = epoch;
+        for (auto it = labels.rbegin(); it != labels.rend() && it->phase == newest.phase; ++it) c.onset_epoch = it->epoch;
+        c.from = announced_phase;
+        c.to = newest.phase;
+        c.evidence = newest.evidence;
+        c.slope = newest.slope;
+        change = c;
+        announced_phase = newest.phase;
+      }
+      std::lock_guard<std::mutex> lock(mutex);
+      stats.phase = to_string(newest.phase);
     }
   }
   const double update_s = std::chrono::duration<double>(Clock::now() - t0).count();
@@ -210,6 +244,7 @@ void Monitor::State::compute_frame(const SnapshotStore::View& view) {
 }
 
 void Monitor::State::loop() {
+  const BlasPoolFrozen leave_torch_blas_alone;
   std::uint64_t seen = 0;
   for (;;) {
     std::deque<nlohmann::json> queued;

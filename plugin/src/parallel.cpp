@@ -11,6 +11,13 @@
 extern "C" void openblas_set_num_threads(int) __attribute__((weak));
 
 namespace mmphate {
+namespace {
+// Per calling thread: whether set_engine_threads may resize OpenBLAS's process-wide pool.
+thread_local bool blas_pool_frozen = false;
+}  // namespace
+
+BlasPoolFrozen::BlasPoolFrozen() : previous_(blas_pool_frozen) { blas_pool_frozen = true; }
+BlasPoolFrozen::~BlasPoolFrozen() { blas_pool_frozen = previous_; }
 
 int resolve_threads(int threads) {
   if (threads > 0) return threads;
@@ -24,7 +31,7 @@ void set_engine_threads(int threads) {
 #ifdef _OPENMP
   omp_set_num_threads(t);
 #endif
-  if (openblas_set_num_threads) openblas_set_num_threads(t);
+  if (openblas_set_num_threads && !blas_pool_frozen) openblas_set_num_threads(t);
 }
 
 void parallel_for(Index n, int threads, const std::function<void(Index)>& fn) {

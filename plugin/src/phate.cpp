@@ -29,9 +29,8 @@ void require_dense_fits(Index n) {
                 " GB of work space): set n_landmark to at most a few thousand");
 }
 
-EigenPairs lm_symmetric_eigen(const Landmarks& lm) { return lm.symmetric_eigen(); }
-
-// P_L^t = w^-1/2 V diag(lambda^t) V^T w^1/2 from the symmetric conjugate's eigenpairs.
+// P_L^t = w^-1/2 V diag(lambda^t) V^T w^1/2 from the symmetric conjugate's eigenpairs (all of
+// them, or the dominant ones: the GEMM is n x n x pairs).
 Matrix landmark_power(const Landmarks& lm, const EigenPairs& eig, int t) {
   const Vector sq = lm.weight.cwiseSqrt();
   const Vector lt = eig.values.array().pow(static_cast<double>(t)).matrix();
@@ -91,7 +90,7 @@ EmbedResult embed_kernel(const SparseMatrix& K, const Options& opt, const EmbedH
         throw Error("embed_kernel: the given landmark assignment has " + std::to_string(hints.landmark_of->size()) +
                     " entries for " + std::to_string(n) + " nodes");
       ScopedStage sub(res.times, "landmarks.operators");
-      lm = landmark_operators(K, *hints.landmark_of, hints.landmark_count);
+      lm = landmark_operators(K, *hints.landmark_of, hints.landmark_count, opt.threads);
       res.n_landmarks = lm.count;
     } else if (res.landmarks_used) {
       lm = build_landmarks(K, opt.n_landmark, opt.n_svd, opt.seed, opt.threads, &res.times,
@@ -105,11 +104,15 @@ EmbedResult embed_kernel(const SparseMatrix& K, const Options& opt, const EmbedH
   require_dense_fits(res.landmarks_used ? lm.count : n);
 
   // With landmarks, P_L is a reversible chain: one eigendecomposition of its symmetric
-  // conjugate gives both the spectrum for the automatic t and P_L^t.
+  // conjugate gives both the spectrum for the automatic t and P_L^t. With t given and a
+  // power floor, only the eigenpairs that matter for P_L^t are computed.
   EigenPairs landmark_eigen;
   if (res.landmarks_used) {
     ScopedStage st(res.times, "landmark_spectrum");
-    landmark_eigen = lm_symmetric_eigen(lm);
+    if (hints.t > 0 && hints.power_floor > 0)
+      landmark_eigen = lm.dominant_eigen(std::pow(hints.power_floor, 1.0 / hints.t));
+    else
+      landmark_eigen = lm.symmetric_eigen();
   }
 
   if (hints.t > 0) {

@@ -6,6 +6,7 @@
 #include <lapacke.h>
 #include <numeric>
 #include <random>
+#include <vector>
 
 #include "mmphate/error.hpp"
 #include "mmphate/parallel.hpp"
@@ -168,6 +169,26 @@ EigenPairs symmetric_eigen(const Matrix& A) {
   const lapack_int info = LAPACKE_dsyevd(LAPACK_COL_MAJOR, 'V', 'U', static_cast<lapack_int>(n),
                                          out.vectors.data(), static_cast<lapack_int>(n), out.values.data());
   if (info != 0) throw Error("LAPACK dsyevd failed with info = " + std::to_string(info));
+  return out;
+}
+
+EigenPairs symmetric_eigen_above(const Matrix& A, double lower) {
+  const Index n = A.rows();
+  // Gershgorin: no eigenvalue exceeds the largest absolute row sum.
+  const double upper = 2.0 * A.cwiseAbs().rowwise().sum().maxCoeff() + 1.0;
+  if (!(lower < upper)) return EigenPairs{Vector(0), Matrix(n, 0)};
+  Matrix work = A;  // dsyevr overwrites its input
+  Vector w(n);
+  Matrix Z(n, n);
+  std::vector<lapack_int> support(2 * static_cast<std::size_t>(n));
+  lapack_int found = 0;
+  const lapack_int info = LAPACKE_dsyevr(LAPACK_COL_MAJOR, 'V', 'V', 'U', static_cast<lapack_int>(n), work.data(),
+                                         static_cast<lapack_int>(n), lower, upper, 0, 0, 0.0, &found, w.data(),
+                                         Z.data(), static_cast<lapack_int>(n), support.data());
+  if (info != 0) throw Error("LAPACK dsyevr failed with info = " + std::to_string(info));
+  EigenPairs out;
+  out.values = w.head(found);
+  out.vectors = Z.leftCols(found);
   return out;
 }
 

@@ -41,6 +41,7 @@ struct IncrementalOptions {
   bool align = true;               // Procrustes onto the previous frame
   Index align_sample = 20000;      // shared nodes used to fit the alignment (0: all)
   int knn_margin = 16;             // spare neighbours per list (fewer recomputations on drops)
+  double power_floor = 1e-12;      // incremental frames: EmbedHints::power_floor (0: exact P_L^t)
 
   void validate() const;
 };

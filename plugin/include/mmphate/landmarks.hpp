@@ -30,14 +30,18 @@ struct Landmarks {
   // gives both the spectrum for the automatic t and P_L^t = w^-1/2 V diag(lambda^t) V^T w^1/2:
   // one dsyevd and one GEMM instead of a separate spectrum and log2(t) + popcount(t) GEMMs.
   EigenPairs symmetric_eigen() const;
+  // Only the eigenpairs of S with eigenvalue above `lower` (LAPACK dsyevr): enough for P_L^t
+  // when t is known, since the others contribute at most lower^t to any entry. S = w^-1/2 G
+  // w^-1/2 with G = W D^-1 W^T is positive semi-definite, so no eigenvalue lies below -lower.
+  EigenPairs dominant_eigen(double lower) const;
 };
 
 // Spectral features used for clustering (N x n_svd).
 RowMatrix spectral_features(const SparseMatrix& K, int n_svd, std::uint64_t seed, int threads = 1,
                             int power_iterations = 7);
 
-// Builds P_NL, P_LN and P_L from a given node -> cluster assignment.
-Landmarks landmark_operators(const SparseMatrix& K, std::vector<int> cluster, int count);
+// Builds P_NL, P_LN and P_L from a given node -> cluster assignment (K symmetric).
+Landmarks landmark_operators(const SparseMatrix& K, std::vector<int> cluster, int count, int threads = 1);
 
 // Appends sub-stage timings (landmarks.spectral, .kmeans, .operators) to `times` when given.
 Landmarks build_landmarks(const SparseMatrix& K, int n_landmark, int n_svd, std::uint64_t seed,

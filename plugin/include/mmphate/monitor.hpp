@@ -44,6 +44,7 @@ struct MonitorStats {
   std::int64_t capture_failures = 0;
   double last_latency_s = 0.0;     // push of the newest snapshot -> its frame
   double last_update_s = 0.0;      // compute time of the last frame
+  std::string phase = "unknown";   // newest epoch's phase label (docs/DIAGNOSTICS.md)
 };
 
 class Monitor {

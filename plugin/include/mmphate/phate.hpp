@@ -44,6 +44,10 @@ struct EmbedHints {
   const RowMatrix* mds_init = nullptr;
   int mds_max_iter = 0;  // > 0: cap on SMACOF iterations (warm starts converge early)
   int t = 0;             // > 0: diffusion time to use instead of opt.t / the automatic choice
+  // With landmarks and a given t: eigenpairs of P_L whose lambda^t is below this floor are
+  // left out of P_L^t (each entry changes by at most floor * sqrt(w_j / w_i), w the landmark
+  // weights), so only the dominant part of the spectrum is computed. 0: exact P_L^t.
+  double power_floor = 0.0;
 };
 
 // Everything after the kernel. K must be symmetric with positive row sums.

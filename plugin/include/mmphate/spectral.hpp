@@ -3,7 +3,8 @@
 //    eigenpairs of largest magnitude of a large sparse symmetric matrix (landmark clustering).
 //  * top_eigenpairs_dense: Lanczos (Spectra) for a few eigenpairs of a dense symmetric matrix
 //    (classical MDS), accurate to working precision.
-//  * symmetric_eigenvalues: all eigenvalues of a dense symmetric matrix via LAPACK dsyevd.
+//  * symmetric_eigenvalues / symmetric_eigen: full spectra via LAPACK dsyevd;
+//    symmetric_eigen_above: the part of a spectrum above a value via LAPACK dsyevr.
 #pragma once
 #include <cstdint>
 
@@ -26,5 +27,10 @@ Vector symmetric_eigenvalues(const Matrix& A);
 
 // All eigenpairs (values ascending) of a dense symmetric matrix, LAPACK dsyevd.
 EigenPairs symmetric_eigen(const Matrix& A);
+
+// The eigenpairs with eigenvalue above `lower` (values ascending), LAPACK dsyevr over a value
+// range: the same tridiagonal reduction as dsyevd, but only the wanted eigenvectors are
+// computed and back-transformed (a few hundred of 2000 for P_L^t at the usual t).
+EigenPairs symmetric_eigen_above(const Matrix& A, double lower);
 
 }  // namespace mmphate
