@@ -37,8 +37,8 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 struct Args {
-  int epochs = 12;
-  std::int64_t train_samples = 12000;
+  int epochs = 20;
+  std::int64_t train_samples = 20000;
   std::int64_t val_samples = 2000;
   int hidden = 32;
   std::string cell = "lstm";
