@@ -3,7 +3,7 @@
 // the quality of the incremental frame (community-structure scores of docs/SCORES.md; their
 // gap to the from-scratch frame) and its frame-to-frame displacement.
 //
-//   bench_incremental WINDOW STEPS UNITS PROBES [--frames K] [--threads T]
+//   bench_incremental WINDOW STEPS UNITS PROBES [--frames K] [--threads T] [--power_floor F]
 //   (defaults: the Area2_Bump-sized window 64 100 20 40, K = 8, 2 threads; scalable preset)
 //
 // Prints one JSON line per frame, then a summary line.
@@ -12,6 +12,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <sys/resource.h>
 
 #include "mmphate/allocator.hpp"
 #include "mmphate/incremental_embedder.hpp"
@@ -25,6 +26,14 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+// Page faults so far: first-touch memory costs ~2 ms per MB on our VMs, so a frame that grows
+// the heap is slower than one that reuses it (the first frames after a full one).
+long minor_faults() {
+  rusage r{};
+  getrusage(RUSAGE_SELF, &r);
+  return r.ru_minflt;
+}
 
 Snapshot epoch_snapshot(const RowMatrix& trace, Index e, Index steps, Index units) {
   Snapshot s;
@@ -54,11 +63,13 @@ int main(int argc, char** argv) {
   int frames = 8;
   Options opt = Options::mmphate_scalable();
   opt.threads = 2;
+  IncrementalOptions inc;
   int pos = 0;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--frames" && i + 1 < argc) frames = std::stoi(argv[++i]);
     else if (a == "--threads" && i + 1 < argc) opt.threads = std::stoi(argv[++i]);
+    else if (a == "--power_floor" && i + 1 < argc) inc.power_floor = std::stod(argv[++i]);
     else if (a.rfind("--", 0) == 0) { std::cerr << "unknown flag " << a << "\n"; return 2; }
     else {
       const Index v = std::stol(a);
@@ -71,7 +82,6 @@ int main(int argc, char** argv) {
   policy.max_epochs = static_cast<int>(window);
   SnapshotStore store(policy);
   for (Index e = 0; e < window; ++e) store.push(epoch_snapshot(trace, e, steps, units));
-  IncrementalOptions inc;
   IncrementalEmbedder emb(opt, inc);
   auto t0 = Clock::now();
   emb.update(store.view());
@@ -82,9 +92,11 @@ int main(int argc, char** argv) {
   FrameEmbedding last;
   for (int f = 1; f <= frames; ++f) {
     store.push(epoch_snapshot(trace, window + f - 1, steps, units));
+    const long faults0 = minor_faults();
     t0 = Clock::now();
     last = emb.update(store.view());
     const double s = since(t0);
+    const long faults = minor_faults() - faults0;
     latency.push_back(s);
     nlohmann::json stages;
     for (const auto& [k, v] : last.times) stages[k] = v;
@@ -95,6 +107,7 @@ int main(int argc, char** argv) {
                                 {"nodes", last.window.nodes.size()},
                                 {"landmarks", last.result.n_landmarks},
                                 {"refilled_lists", last.change.refilled_lists},
+                                {"page_faults", faults},
                                 {"displacement_rel", last.alignment.rms_after / last.alignment.radius},
                                 {"stage_s", stages}}
                      .dump()
@@ -121,6 +134,7 @@ int main(int argc, char** argv) {
                               {"window", {window, steps, units, probes}},
                               {"nodes", last.window.nodes.size()},
                               {"threads", opt.threads},
+                              {"power_floor", inc.power_floor},
                               {"first_full_s", first_full},
                               {"median_update_s", median},
                               {"max_update_s", sorted.back()},

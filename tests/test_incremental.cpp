@@ -9,6 +9,7 @@
 
 #include "mmphate/incremental_embedder.hpp"
 #include "mmphate/incremental_graph.hpp"
+#include "mmphate/landmarks.hpp"
 #include "mmphate/multislice.hpp"
 #include "mmphate/phate.hpp"
 #include "mmphate/scores.hpp"
@@ -140,6 +141,40 @@ TEST(WindowGraph, LayoutChangeResetsAndBadInputIsAnError) {
   WindowGraph empty(small_scalable(), 2);
   EXPECT_NE(mmphate::testing::error_of([&] { empty.build(); }).find("no snapshot"), std::string::npos);
   EXPECT_NE(mmphate::testing::error_of([&] { WindowGraph g(small_scalable(), -1); }).find("margin"), std::string::npos);
+}
+
+// Incremental frames build P_L^t from the eigenpairs with lambda^t above power_floor only
+// (dsyevr over a value range): every entry stays within floor * sqrt(w_j / w_i) of the exact
+// P_L^t, and the pairs kept are the top of the full spectrum.
+TEST(LandmarkPower, DominantEigenpairsBoundTheTruncation) {
+  const Index epochs = 6, steps = 8, units = 10, probes = 16;
+  const RowMatrix trace = make_multislice_trace(epochs * steps, units, probes, 3, 5);
+  const Options opt = small_scalable();
+  const PreparedTrace pt = prepare_trace(trace, TraceShape{epochs, steps, units, probes}, opt);
+  const SparseMatrix K = multislice_kernel(pt.features, pt.index, opt);
+  std::vector<int> cluster(static_cast<std::size_t>(K.rows()));
+  const int L = 60;
+  for (Index i = 0; i < K.rows(); ++i) cluster[i] = static_cast<int>((i * 7919) % L);
+  const Landmarks lm = landmark_operators(K, cluster, L, 2);
+  const int t = 12;
+  const double floor = 1e-6;
+  const EigenPairs full = lm.symmetric_eigen();
+  const EigenPairs top = lm.dominant_eigen(std::pow(floor, 1.0 / t));
+  ASSERT_GT(top.values.size(), 0);
+  ASSERT_LT(top.values.size(), L);
+  EXPECT_GE(full.values.minCoeff(), -1e-12);  // positive semi-definite: nothing lost below -lower
+  for (Index i = 0; i < top.values.size(); ++i)
+    EXPECT_NEAR(top.values(i), full.values(L - top.values.size() + i), 1e-12);
+  auto power = [&](const EigenPairs& e) {
+    const Vector sq = lm.weight.cwiseSqrt();
+    const Vector lt = e.values.array().pow(static_cast<double>(t)).matrix();
+    return Matrix(sq.cwiseInverse().asDiagonal() * e.vectors * lt.asDiagonal() * e.vectors.transpose() *
+                  sq.asDiagonal());
+  };
+  const Matrix exact = power(full), truncated = power(top);
+  for (Index i = 0; i < L; ++i)
+    for (Index j = 0; j < L; ++j)
+      EXPECT_LE(std::abs(exact(i, j) - truncated(i, j)), floor * std::sqrt(lm.weight(j) / lm.weight(i)) + 1e-14);
 }
 
 TEST(Procrustes, RecoversRotationReflectionAndShift) {

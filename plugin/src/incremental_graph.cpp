@@ -60,6 +60,16 @@ struct WindowGraph::EpochGraph {
   std::vector<double> horizon;  // per local row: every point closer than this is listed
 };
 
+// One unit's interslice (kNN) and multiway entries. Rows and columns are the unit's local
+// numbering (window position, then step), which is the order of their graph rows.
+struct WindowGraph::UnitRows {
+  std::vector<Index> row;    // local -> graph row, ascending
+  std::vector<Index> start;  // local -> first entry, m + 1
+  std::vector<int> col;      // local columns, ascending within a row
+  std::vector<double> val;
+  Index interslice = 0, multiway = 0;  // entries before duplicates merge (MultisliceInfo)
+};
+
 namespace {
 
 // Intraslice entries as CSR rows with ascending columns (each position appears once: the
@@ -389,19 +399,12 @@ class RowUnion {
 
 }  // namespace
 
-// One unit's interslice (kNN) and multiway entries. Rows and columns are the unit's local
-// numbering (window position, then step), which is the order of their graph rows.
-struct WindowGraph::UnitRows {
-  std::vector<Index> row;    // local -> graph row, ascending
-  std::vector<Index> start;  // local -> first entry, m + 1
-  std::vector<int> col;      // local columns, ascending within a row
-  std::vector<double> val;
-  Index interslice = 0, multiway = 0;  // entries before duplicates merge (MultisliceInfo)
-};
-
-WindowGraph::UnitRows WindowGraph::unit_rows(Index u, const OrdinalMap& where, const std::vector<Index>& offset,
-                                             double inv_eps2, std::vector<int>& local_of_row) const {
-  UnitRows out;
+void WindowGraph::unit_rows(Index u, const OrdinalMap& where, const std::vector<Index>& offset, double inv_eps2,
+                            std::vector<int>& local_of_row, UnitRows& out) const {
+  out.row.clear();
+  out.col.clear();
+  out.val.clear();
+  out.interslice = out.multiway = 0;
   const Index positions = static_cast<Index>(window_.size());
   std::vector<int> local(static_cast<std::size_t>(positions * steps_), -1);  // p * steps + t -> local
   struct Point {
@@ -483,7 +486,6 @@ WindowGraph::UnitRows WindowGraph::unit_rows(Index u, const OrdinalMap& where, c
     row.flush(out.col, out.val);
     out.start[a + 1] = static_cast<Index>(out.col.size());
   }
-  return out;
 }
 
 WindowKernel WindowGraph::build() const {
@@ -524,9 +526,10 @@ WindowKernel WindowGraph::build() const {
   out.info.interslice_eps = eps;
   const OrdinalMap where = ordinal_map();
   std::vector<int> local_of_row(static_cast<std::size_t>(n), -1);
-  std::vector<UnitRows> units(static_cast<std::size_t>(units_));
+  std::vector<UnitRows>& units = unit_rows_;
+  units.resize(static_cast<std::size_t>(units_));
   parallel_for(units_, opt_.threads,
-               [&](Index u) { units[u] = unit_rows(u, where, offset, 1.0 / (eps * eps), local_of_row); });
+               [&](Index u) { unit_rows(u, where, offset, 1.0 / (eps * eps), local_of_row, units[u]); });
 
   // CSR: each graph row is its unit entries with smaller rows, then its slice's intraslice
   // row (the unit's other slice-points lie in other slices, so outside that block), then the

@@ -65,7 +65,7 @@ void apply_retention(RetentionPolicy& p, bool& save, const nlohmann::json& j, co
 
 void apply_updater(UpdaterSettings& u, const nlohmann::json& j, const std::string& src) {
   check_keys(j, {"enabled", "incremental", "full_every", "full_below_nodes", "max_new_share", "max_eps_change",
-                 "warm_mds_iter", "align", "align_sample", "knn_margin", "shutdown_timeout_ms"},
+                 "warm_mds_iter", "align", "align_sample", "knn_margin", "power_floor", "shutdown_timeout_ms"},
              src);
   IncrementalOptions& o = u.incremental;
   if (j.contains("enabled")) u.enabled = read_bool(j["enabled"], "updater.enabled", src);
@@ -78,6 +78,7 @@ void apply_updater(UpdaterSettings& u, const nlohmann::json& j, const std::strin
   if (j.contains("align")) o.align = read_bool(j["align"], "updater.align", src);
   if (j.contains("align_sample")) o.align_sample = read_int(j["align_sample"], "updater.align_sample", src);
   if (j.contains("knn_margin")) o.knn_margin = read_int32(j["knn_margin"], "updater.knn_margin", src);
+  if (j.contains("power_floor")) o.power_floor = read_number(j["power_floor"], "updater.power_floor", src);
   if (j.contains("shutdown_timeout_ms"))
     u.shutdown_timeout_ms = read_int32(j["shutdown_timeout_ms"], "updater.shutdown_timeout_ms", src);
 }
@@ -206,6 +207,7 @@ nlohmann::json monitor_config_to_json(const MonitorConfig& cfg) {
                   {"align", o.align},
                   {"align_sample", o.align_sample},
                   {"knn_margin", o.knn_margin},
+                  {"power_floor", o.power_floor},
                   {"shutdown_timeout_ms", cfg.updater.shutdown_timeout_ms}};
   j["embedding"] = cli::options_to_json(cfg.embedding);
   j["frames"] = {{"file", cfg.frames.file},

@@ -8,8 +8,10 @@
 //    are clustered among themselves (spectral features of their own subgraph + seeded
 //    k-means) into a share of landmarks equal to their share of the window, so the landmark
 //    count stays near the last full recompute's; clusters of epochs that left disappear;
+//  * diffusion: t kept from the last full recompute, so P_L^t only needs the eigenpairs with
+//    lambda^t above power_floor (MRRR over that value range, not a full dsyevd);
 //  * MDS: SMACOF warm-started from the previous landmark layout (new landmarks start at the
-//    kernel-weighted mean of the old landmarks their nodes touch), t kept from the last full;
+//    kernel-weighted mean of the old landmarks their nodes touch);
 //  * alignment: Procrustes (rotation/reflection + translation) onto the previous frame's
 //    coordinates of the nodes both frames share, so the picture does not jump.
 // A full recompute (spectral clustering of the whole window, classical-MDS start, automatic
@@ -34,7 +36,7 @@ namespace mmphate {
 struct IncrementalOptions {
   bool incremental = true;         // false: every frame is a full recompute
   int full_every = 32;             // frames between scheduled full recomputes (0: none)
-  Index full_below_nodes = 20000;  // windows this small are recomputed in full (cheap)
+  Index full_below_nodes = 4000;   // windows this small are recomputed in full (cheap)
   double max_new_share = 0.5;      // drift: share of nodes clustered since the last full
   double max_eps_change = 0.25;    // drift: |eps / eps at the last full - 1|
   int warm_mds_iter = 300;         // SMACOF iteration cap for warm starts

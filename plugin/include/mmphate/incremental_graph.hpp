@@ -60,7 +60,8 @@ class WindowGraph {
   // pointer identity: a re-pushed epoch counts as removed and added.
   WindowChange update(const SnapshotStore::View& view);
 
-  // Kernel of the current window (requires at least one epoch).
+  // Kernel of the current window (requires at least one epoch). Reuses internal buffers:
+  // not to be called concurrently on one WindowGraph.
   WindowKernel build() const;
 
   // Epochs currently in the window, oldest first.
@@ -85,8 +86,8 @@ class WindowGraph {
   void update_unit_lists(Index u, const std::vector<char>& is_new, const OrdinalMap& where, Index& refilled,
                          Index& inserted);
   double bandwidth() const;
-  UnitRows unit_rows(Index u, const OrdinalMap& where, const std::vector<Index>& offset, double inv_eps2,
-                     std::vector<int>& local_of_row) const;
+  void unit_rows(Index u, const OrdinalMap& where, const std::vector<Index>& offset, double inv_eps2,
+                 std::vector<int>& local_of_row, UnitRows& out) const;
   int edges_needed() const;
 
   Options opt_;
@@ -94,6 +95,9 @@ class WindowGraph {
   Index steps_ = 0, units_ = 0, probes_ = 0;
   std::int32_t next_ordinal_ = 0;
   std::vector<std::unique_ptr<EpochGraph>> window_;  // oldest first
+  // build()'s per-unit rows, kept between calls: refilled in place, they need no fresh
+  // memory (first-touch pages cost ~2 ms per MB on our VMs). So build() is not reentrant.
+  mutable std::vector<UnitRows> unit_rows_;
 };
 
 }  // namespace mmphate

@@ -30,7 +30,7 @@ struct Landmarks {
   // gives both the spectrum for the automatic t and P_L^t = w^-1/2 V diag(lambda^t) V^T w^1/2:
   // one dsyevd and one GEMM instead of a separate spectrum and log2(t) + popcount(t) GEMMs.
   EigenPairs symmetric_eigen() const;
-  // Only the eigenpairs of S with eigenvalue above `lower` (LAPACK dsyevr): enough for P_L^t
+  // Only the eigenpairs of S with eigenvalue above `lower` (symmetric_eigen_above): enough for P_L^t
   // when t is known, since the others contribute at most lower^t to any entry. S = w^-1/2 G
   // w^-1/2 with G = W D^-1 W^T is positive semi-definite, so no eigenvalue lies below -lower.
   EigenPairs dominant_eigen(double lower) const;

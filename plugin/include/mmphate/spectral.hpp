@@ -4,7 +4,7 @@
 //  * top_eigenpairs_dense: Lanczos (Spectra) for a few eigenpairs of a dense symmetric matrix
 //    (classical MDS), accurate to working precision.
 //  * symmetric_eigenvalues / symmetric_eigen: full spectra via LAPACK dsyevd;
-//    symmetric_eigen_above: the part of a spectrum above a value via LAPACK dsyevr.
+//    symmetric_eigen_above: the part of a spectrum above a value (dsytrd + dstemr).
 #pragma once
 #include <cstdint>
 
@@ -28,9 +28,9 @@ Vector symmetric_eigenvalues(const Matrix& A);
 // All eigenpairs (values ascending) of a dense symmetric matrix, LAPACK dsyevd.
 EigenPairs symmetric_eigen(const Matrix& A);
 
-// The eigenpairs with eigenvalue above `lower` (values ascending), LAPACK dsyevr over a value
-// range: the same tridiagonal reduction as dsyevd, but only the wanted eigenvectors are
-// computed and back-transformed (a few hundred of 2000 for P_L^t at the usual t).
+// The eigenpairs with eigenvalue above `lower` (values ascending): the same tridiagonal
+// reduction as dsyevd (LAPACK dsytrd), then MRRR (dstemr) on that value range only, and only
+// those eigenvectors back-transformed (a few hundred of 2000 for P_L^t at the usual t).
 EigenPairs symmetric_eigen_above(const Matrix& A, double lower);
 
 }  // namespace mmphate
