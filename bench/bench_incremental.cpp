@@ -35,20 +35,6 @@ long minor_faults() {
   return r.ru_minflt;
 }
 
-Snapshot epoch_snapshot(const RowMatrix& trace, Index e, Index steps, Index units) {
-  Snapshot s;
-  s.epoch = e;
-  s.steps = steps;
-  s.units = units;
-  s.probes = trace.cols();
-  s.values.resize(static_cast<std::size_t>(steps * units * s.probes));
-  for (Index t = 0; t < steps; ++t)
-    for (Index u = 0; u < units; ++u)
-      for (Index p = 0; p < s.probes; ++p)
-        s.values[static_cast<std::size_t>((t * units + u) * s.probes + p)] =
-            static_cast<float>(trace((e * steps + t) * units + u, p));
-  return s;
-}
 
 nlohmann::json scores_json(const CommunityScores& s) {
   return {{"intra_k10", s.intra_step[0]}, {"intra_k40", s.intra_step[1]}, {"inter_k10", s.inter_step[0]},
@@ -81,7 +67,7 @@ int main(int argc, char** argv) {
   RetentionPolicy policy;
   policy.max_epochs = static_cast<int>(window);
   SnapshotStore store(policy);
-  for (Index e = 0; e < window; ++e) store.push(epoch_snapshot(trace, e, steps, units));
+  for (Index e = 0; e < window; ++e) store.push(snapshot_from_trace(trace, e, steps, units));
   IncrementalEmbedder emb(opt, inc);
   auto t0 = Clock::now();
   emb.update(store.view());
@@ -91,7 +77,7 @@ int main(int argc, char** argv) {
   std::vector<double> latency;
   FrameEmbedding last;
   for (int f = 1; f <= frames; ++f) {
-    store.push(epoch_snapshot(trace, window + f - 1, steps, units));
+    store.push(snapshot_from_trace(trace, window + f - 1, steps, units));
     const long faults0 = minor_faults();
     t0 = Clock::now();
     last = emb.update(store.view());

@@ -10,7 +10,8 @@
 // Flags: --epochs N, --train-samples N (0: all 60,000), --val-samples N, --hidden N,
 // --cell lstm|gru|rnn, --batch N, --lr X, --seed N, --threads N (training), --config FILE,
 // --run-root DIR, --run-name NAME, --probes-per-class N, --window N (epochs kept),
-// --early-stop (stop on the validation loss: patience 3), --no-monitor, --data DIR (cache for
+// --early-stop (stop on the validation loss: patience 3), --monitor-share X (the updater's
+// share of a core while training runs, default 0.25), --no-monitor, --data DIR (cache for
 // the decompressed dataset), --save-weights FILE, --quiet.
 #include <torch/torch.h>
 
@@ -23,12 +24,16 @@
 #include <optional>
 #include <string>
 
+#include "mmphate/allocator.hpp"
 #include "mmphate/error.hpp"
 #include "mmphate/log.hpp"
 #include "mmphate/monitor.hpp"
 #include "mmphate/torch/fashion_mnist.hpp"
 #include "mmphate/torch/monitor_attach.hpp"
 #include "mmphate/torch/tapped_rnn.hpp"
+
+// OpenBLAS (Debian's BLAS, which LibTorch's CPU kernels use) sizes its own thread pool.
+extern "C" void openblas_set_num_threads(int) __attribute__((weak));
 
 using namespace mmphate;
 using namespace mmphate::torchlayer;
@@ -37,8 +42,8 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 struct Args {
-  int epochs = 20;
-  std::int64_t train_samples = 20000;
+  int epochs = 30;
+  std::int64_t train_samples = 30000;
   std::int64_t val_samples = 2000;
   int hidden = 32;
   std::string cell = "lstm";
@@ -52,6 +57,7 @@ struct Args {
   int probes_per_class = -1;
   int window = -1;
   bool early_stop = false;
+  double monitor_share = 0.25;  // updater.max_cpu_share without --config (docs/PERFORMANCE.md)
   bool monitor = true;
   std::string data = "build/data/fashion-mnist";
   std::string save_weights;
@@ -63,7 +69,8 @@ struct Args {
             << (problem.empty() ? "" : "fashion_mnist_monitor: " + problem + "\n")
             << "usage: fashion_mnist_monitor [flags]   (no flags: the ~2 minute LSTM demo)\nflags: --epochs N --train-samples N --val-samples N --hidden N --cell lstm|gru|rnn --batch N --lr X\n"
                "       --seed N --threads N --config FILE --run-root DIR --run-name NAME --probes-per-class N\n"
-               "       --window N --early-stop --no-monitor --data DIR --save-weights FILE --quiet\n";
+               "       --window N --early-stop --monitor-share X (updater's share of a core, default 0.25)\n"
+               "       --no-monitor --data DIR --save-weights FILE --quiet\n";
   std::exit(problem.empty() ? 0 : 2);
 }
 
@@ -91,6 +98,7 @@ Args parse(int argc, char** argv) {
       else if (k == "--probes-per-class") a.probes_per_class = std::stoi(value());
       else if (k == "--window") a.window = std::stoi(value());
       else if (k == "--early-stop") a.early_stop = true;
+      else if (k == "--monitor-share") a.monitor_share = std::stod(value());
       else if (k == "--no-monitor") a.monitor = false;
       else if (k == "--data") a.data = value();
       else if (k == "--save-weights") a.save_weights = value();
@@ -155,6 +163,10 @@ std::pair<double, double> evaluate(Classifier& model, const torch::Tensor& x, co
 
 int run(const Args& a) {
   torch::set_num_threads(a.threads);
+  // torch::set_num_threads does not size OpenBLAS's pool, which LibTorch's matrix products
+  // use: pin it too, so training uses --threads cores and leaves the rest to the monitor, and
+  // runs with and without the monitor do the same arithmetic.
+  if (openblas_set_num_threads) openblas_set_num_threads(a.threads);
   torch::manual_seed(a.seed);
   const std::string dir = prepare_fashion_mnist(a.data);
   auto train_set = torch::data::datasets::MNIST(dir, torch::data::datasets::MNIST::Mode::kTrain);
@@ -178,6 +190,7 @@ int run(const Args& a) {
       cfg.run.root = a.run_root;
       cfg.run.name = a.run_name;
     }
+    if (a.config.empty()) cfg.updater.max_cpu_share = a.monitor_share;
     if (a.probes_per_class > 0) cfg.capture.probes_per_class = a.probes_per_class;
     if (a.window > 0) cfg.retention.max_epochs = a.window;
     if (a.early_stop) {
@@ -260,6 +273,10 @@ int run(const Args& a) {
 
 int main(int argc, char** argv) {
   const Args args = parse(argc, argv);
+  // The updater allocates and frees blocks of tens of MB per frame; served by fresh mmaps,
+  // every page faults in again, and the faults contend with training for the process's
+  // memory map. Keeping freed memory mapped avoids both (allocator.hpp).
+  keep_freed_memory_mapped();
   try {
     return run(args);
   } catch (const std::exception& e) {

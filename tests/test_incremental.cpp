@@ -23,23 +23,6 @@ namespace {
 
 const auto* const kEnv = ::testing::AddGlobalTestEnvironment(new mmphate::testing::SingleThreaded);
 
-// Epoch e of a generated trace as a snapshot [steps, units, probes].
-Snapshot epoch_snapshot(const RowMatrix& trace, Index e, Index steps, Index units) {
-  Snapshot s;
-  s.epoch = e;
-  s.global_step = e * 10;
-  s.steps = steps;
-  s.units = units;
-  s.probes = trace.cols();
-  s.values.resize(static_cast<std::size_t>(steps * units * s.probes));
-  for (Index t = 0; t < steps; ++t)
-    for (Index u = 0; u < units; ++u)
-      for (Index p = 0; p < s.probes; ++p)
-        s.values[static_cast<std::size_t>((t * units + u) * s.probes + p)] =
-            static_cast<float>(trace((e * steps + t) * units + u, p));
-  return s;
-}
-
 Options small_scalable() {
   Options o = Options::mmphate_scalable();
   o.interslice_knn = 5;
@@ -76,7 +59,7 @@ TEST(WindowGraph, KernelEqualsScratchAfterEverySlide) {
   WindowGraph graph(opt, 1);
   Index refilled = 0, inserted = 0;
   for (Index e = 0; e < epochs; ++e) {
-    store.push(epoch_snapshot(trace, e, steps, units));
+    store.push(snapshot_from_trace(trace, e, steps, units));
     const WindowChange ch = graph.update(store.view());
     ASSERT_EQ(ch.added.size(), 1u);
     EXPECT_EQ(ch.removed.size(), e >= policy.max_epochs ? 1u : 0u);
@@ -108,7 +91,7 @@ TEST(WindowGraph, PaddingDroppedNodesAndReplacedEpochsMatchScratch) {
   SnapshotStore store(policy);
   WindowGraph graph(opt, 2);
   for (Index e = 0; e < epochs; ++e) {
-    Snapshot s = epoch_snapshot(trace, e, steps, units);
+    Snapshot s = snapshot_from_trace(trace, e, steps, units);
     s.step_valid = {1, 1, 1, 0};                                  // last step is padding
     if (e == 3) s.values[(1 * units + 2) * probes + 4] = std::nanf("");  // epoch 3: step 1, unit 2 dropped
     store.push(std::move(s));
@@ -116,7 +99,7 @@ TEST(WindowGraph, PaddingDroppedNodesAndReplacedEpochsMatchScratch) {
     expect_same_kernel(graph.build().K, scratch_kernel(store, opt));
   }
   // Training restarted from epoch 5: the re-pushed epochs replace the old ones.
-  Snapshot again = epoch_snapshot(trace, 4, steps, units);
+  Snapshot again = snapshot_from_trace(trace, 4, steps, units);
   again.step_valid = {1, 1, 1, 0};
   for (auto& v : again.values) v *= 1.5f;
   store.push(std::move(again));
@@ -132,10 +115,10 @@ TEST(WindowGraph, LayoutChangeResetsAndBadInputIsAnError) {
   const RowMatrix trace = make_multislice_trace(6, 4, 8, 2, 3);
   WindowGraph graph(small_scalable(), 2);
   SnapshotStore a, b;
-  a.push(epoch_snapshot(trace, 0, 2, 4));
+  a.push(snapshot_from_trace(trace, 0, 2, 4));
   graph.update(a.view());
   const RowMatrix wider = make_multislice_trace(6, 5, 8, 2, 3);
-  b.push(epoch_snapshot(wider, 0, 2, 5));
+  b.push(snapshot_from_trace(wider, 0, 2, 5));
   EXPECT_TRUE(graph.update(b.view()).reset);
   EXPECT_EQ(graph.units(), 5);
   WindowGraph empty(small_scalable(), 2);
@@ -212,7 +195,7 @@ TEST(IncrementalEmbedder, FramesKeepScratchStructureAndStayAligned) {
   int incremental = 0;
   double intra_gap = 0, inter_gap = 0;
   for (Index e = 0; e < epochs; ++e) {
-    store.push(epoch_snapshot(trace, e, steps, units));
+    store.push(snapshot_from_trace(trace, e, steps, units));
     const FrameEmbedding fe = emb.update(store.view());
     ASSERT_TRUE(fe.result.embedding.allFinite());
     ASSERT_EQ(fe.result.embedding.rows(), fe.window.nodes.size());
@@ -259,7 +242,7 @@ TEST(IncrementalEmbedder, ScheduleAndDriftTriggerFullRecomputes) {
   IncrementalEmbedder emb(opt, inc);
   std::vector<std::string> reasons;
   for (Index e = 0; e < epochs; ++e) {
-    store.push(epoch_snapshot(trace, e, steps, units));
+    store.push(snapshot_from_trace(trace, e, steps, units));
     reasons.push_back(emb.update(store.view()).reason);
   }
   int scheduled = 0;
@@ -271,10 +254,10 @@ TEST(IncrementalEmbedder, ScheduleAndDriftTriggerFullRecomputes) {
   strict.max_new_share = 0.01;
   IncrementalEmbedder emb2(opt, strict);
   SnapshotStore store2;
-  store2.push(epoch_snapshot(trace, 0, steps, units));
-  store2.push(epoch_snapshot(trace, 1, steps, units));
+  store2.push(snapshot_from_trace(trace, 0, steps, units));
+  store2.push(snapshot_from_trace(trace, 1, steps, units));
   emb2.update(store2.view());
-  store2.push(epoch_snapshot(trace, 2, steps, units));
+  store2.push(snapshot_from_trace(trace, 2, steps, units));
   const FrameEmbedding fe = emb2.update(store2.view());
   EXPECT_TRUE(fe.full);
   EXPECT_EQ(fe.reason.rfind("drift", 0), 0u) << fe.reason;

@@ -31,19 +31,9 @@ constexpr Index kSteps = 6, kUnits = 8, kProbes = 12;
 // Epoch e of a drifting trace as the recorder would push it.
 Snapshot snapshot(Index e, std::uint64_t seed = 3) {
   static const RowMatrix trace = make_multislice_trace(40 * kSteps, kUnits, kProbes, 2, seed);
-  Snapshot s;
-  s.epoch = e;
+  Snapshot s = snapshot_from_trace(trace, e, kSteps, kUnits);
   s.global_step = 100 * (e + 1);
-  s.steps = kSteps;
-  s.units = kUnits;
-  s.probes = kProbes;
   s.layer = "rnn";
-  s.values.resize(static_cast<std::size_t>(kSteps * kUnits * kProbes));
-  for (Index t = 0; t < kSteps; ++t)
-    for (Index u = 0; u < kUnits; ++u)
-      for (Index p = 0; p < kProbes; ++p)
-        s.values[static_cast<std::size_t>((t * kUnits + u) * kProbes + p)] =
-            static_cast<float>(trace((e * kSteps + t) * kUnits + u, p));
   return s;
 }
 
@@ -246,6 +236,10 @@ TEST(MonitorConfig, ErrorsNameTheKeyAndWhatIsAllowed) {
   EXPECT_NE(e.find("n_components"), std::string::npos) << e;
   e = config_error({{"updater", {{"max_new_share", 2.0}}}});
   EXPECT_NE(e.find("max_new_share"), std::string::npos) << e;
+  e = config_error({{"updater", {{"priority", "realtime"}}}});
+  EXPECT_NE(e.find("low, idle, normal"), std::string::npos) << e;
+  e = config_error({{"updater", {{"max_cpu_share", 0}}}});
+  EXPECT_NE(e.find("max_cpu_share"), std::string::npos) << e;
   e = config_error({{"capture", {{"every_n_epochs", 0}}}});
   EXPECT_NE(e.find("every_n_epochs"), std::string::npos) << e;
   // Diagnostics sections are checked when the monitor starts.
@@ -329,4 +323,23 @@ TEST(MonitorRun, ShutdownDoesNotHangOnASlowFrame) {
   }
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   EXPECT_LT(s, 5.0);
+}
+
+TEST(MonitorRun, CpuShareRestsBetweenFramesAndFlushEndsTheRest) {
+  MonitorConfig cfg = small_config(test_dir("monitor_cpu_share"));
+  cfg.updater.max_cpu_share = 0.0005;  // after a frame of ~10 ms: a rest of ~20 s
+  Monitor monitor(cfg);
+  ASSERT_TRUE(monitor.push(snapshot(0)));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // frame 0 done, now resting
+  EXPECT_EQ(monitor.stats().frames, 1);
+  ASSERT_TRUE(monitor.push(snapshot(1)));
+  ASSERT_TRUE(monitor.push(snapshot(2)));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(monitor.stats().frames, 1);  // still resting: training gets the core
+  const auto t0 = std::chrono::steady_clock::now();
+  ASSERT_TRUE(monitor.flush(std::chrono::seconds(10)));
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 5.0);
+  const MonitorStats st = monitor.stats();
+  EXPECT_EQ(st.frames, 2);  // epochs 1 and 2 arrived during the rest: one frame, epoch 1 coalesced
+  EXPECT_EQ(st.coalesced_epochs, 1);
 }

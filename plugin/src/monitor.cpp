@@ -11,6 +11,12 @@
 #include <sstream>
 #include <thread>
 
+#include <pthread.h>
+#include <sched.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include "mmphate/diagnostics.hpp"
 #include "mmphate/early_stopping.hpp"
 #include "mmphate/error.hpp"
@@ -66,6 +72,7 @@ struct Monitor::State {
   bool busy = false;     // the updater is writing events or computing a frame
   bool exited = false;   // the updater thread has returned
   bool abandon = false;  // shutdown timed out: finish the frame in flight, then exit
+  bool flushing = false; // a flush() waits: no resting between frames
   std::map<std::int64_t, std::map<std::string, double>> metrics;  // by epoch (bounded)
   std::map<std::int64_t, Clock::time_point> pushed_at;            // by epoch (bounded)
   std::map<std::int64_t, std::int64_t> step_of;                   // by epoch
@@ -243,8 +250,21 @@ void Monitor::State::compute_frame(const SnapshotStore::View& view) {
                  fe.full ? "full" : "incremental", update_s, fe.reason);
 }
 
+// Lowers the calling thread's CPU priority (Linux: per-thread nice / SCHED_IDLE), so that a
+// training loop using every core keeps them and frames come from spare cycles.
+static void lower_thread_priority(const std::string& priority) {
+  if (priority == "normal") return;
+  if (priority == "idle") {
+    sched_param param{};
+    if (pthread_setschedparam(pthread_self(), SCHED_IDLE, &param) == 0) return;
+  }
+  if (setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), 19) != 0)
+    logger()->warn("monitor: could not lower the updater thread's priority");
+}
+
 void Monitor::State::loop() {
   const BlasPoolFrozen leave_torch_blas_alone;
+  lower_thread_priority(cfg.updater.priority);
   std::uint64_t seen = 0;
   for (;;) {
     std::deque<nlohmann::json> queued;
@@ -268,6 +288,7 @@ void Monitor::State::loop() {
       continue;
     }
     seen = view.version;
+    const auto frame_start = Clock::now();
     if (cfg.updater.enabled && !view.snapshots.empty()) {
       try {
         compute_frame(view);
@@ -294,6 +315,12 @@ void Monitor::State::loop() {
       busy = false;
     }
     progressed.notify_all();
+    if (cfg.updater.max_cpu_share < 1.0) {
+      const double rest = std::chrono::duration<double>(Clock::now() - frame_start).count() *
+                          (1.0 / cfg.updater.max_cpu_share - 1.0);
+      std::unique_lock<std::mutex> lock(mutex);
+      wake.wait_for(lock, std::chrono::duration<double>(rest), [&] { return stop || flushing; });
+    }
   }
   {
     std::lock_guard<std::mutex> lock(mutex);
@@ -428,8 +455,12 @@ void Monitor::on_epoch_end(std::int64_t epoch, const std::map<std::string, doubl
 bool Monitor::flush(std::chrono::milliseconds timeout) {
   State& s = *state_;
   std::unique_lock<std::mutex> lock(s.mutex);
-  return s.progressed.wait_for(lock, timeout,
-                               [&] { return s.done_version >= s.pushed_version && s.events.empty() && !s.busy; });
+  s.flushing = true;
+  s.wake.notify_all();
+  const bool done = s.progressed.wait_for(
+      lock, timeout, [&] { return s.done_version >= s.pushed_version && s.events.empty() && !s.busy; });
+  s.flushing = false;
+  return done;
 }
 
 bool Monitor::should_stop() const { return state_->should_stop.load(); }

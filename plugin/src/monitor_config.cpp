@@ -65,7 +65,8 @@ void apply_retention(RetentionPolicy& p, bool& save, const nlohmann::json& j, co
 
 void apply_updater(UpdaterSettings& u, const nlohmann::json& j, const std::string& src) {
   check_keys(j, {"enabled", "incremental", "full_every", "full_below_nodes", "max_new_share", "max_eps_change",
-                 "warm_mds_iter", "align", "align_sample", "knn_margin", "power_floor", "shutdown_timeout_ms"},
+                 "warm_mds_iter", "align", "align_sample", "knn_margin", "power_floor", "shutdown_timeout_ms",
+                 "priority", "max_cpu_share"},
              src);
   IncrementalOptions& o = u.incremental;
   if (j.contains("enabled")) u.enabled = read_bool(j["enabled"], "updater.enabled", src);
@@ -81,6 +82,12 @@ void apply_updater(UpdaterSettings& u, const nlohmann::json& j, const std::strin
   if (j.contains("power_floor")) o.power_floor = read_number(j["power_floor"], "updater.power_floor", src);
   if (j.contains("shutdown_timeout_ms"))
     u.shutdown_timeout_ms = read_int32(j["shutdown_timeout_ms"], "updater.shutdown_timeout_ms", src);
+  if (j.contains("max_cpu_share")) u.max_cpu_share = read_number(j["max_cpu_share"], "updater.max_cpu_share", src);
+  if (j.contains("priority")) {
+    u.priority = read_string(j["priority"], "updater.priority", src);
+    if (u.priority != "low" && u.priority != "idle" && u.priority != "normal")
+      throw Error(src + ": key 'updater.priority' = \"" + u.priority + "\": allowed values: low, idle, normal");
+  }
 }
 
 void apply_embedding(Options& o, const nlohmann::json& j, const std::string& src) {
@@ -129,6 +136,10 @@ void MonitorConfig::validate() const {
           "\"" + run.name + "\"", "a non-empty name without '/'");
   require(capture.every_n_epochs >= 1, "capture.every_n_epochs", std::to_string(capture.every_n_epochs), ">= 1");
   require(capture.probes_per_class >= 1, "capture.probes_per_class", std::to_string(capture.probes_per_class), ">= 1");
+  require(updater.priority == "low" || updater.priority == "idle" || updater.priority == "normal", "updater.priority",
+          "\"" + updater.priority + "\"", "low, idle or normal");
+  require(updater.max_cpu_share > 0 && updater.max_cpu_share <= 1, "updater.max_cpu_share",
+          std::to_string(updater.max_cpu_share), "in (0, 1]");
   require(updater.shutdown_timeout_ms >= 0, "updater.shutdown_timeout_ms", std::to_string(updater.shutdown_timeout_ms),
           ">= 0");
   require(frames.decimals >= 0 && frames.decimals <= 12, "frames.decimals", std::to_string(frames.decimals), "0 to 12");
@@ -208,7 +219,9 @@ nlohmann::json monitor_config_to_json(const MonitorConfig& cfg) {
                   {"align_sample", o.align_sample},
                   {"knn_margin", o.knn_margin},
                   {"power_floor", o.power_floor},
-                  {"shutdown_timeout_ms", cfg.updater.shutdown_timeout_ms}};
+                  {"shutdown_timeout_ms", cfg.updater.shutdown_timeout_ms},
+                  {"priority", cfg.updater.priority},
+                  {"max_cpu_share", cfg.updater.max_cpu_share}};
   j["embedding"] = cli::options_to_json(cfg.embedding);
   j["frames"] = {{"file", cfg.frames.file},
                  {"stdout", cfg.frames.stdout_lines},

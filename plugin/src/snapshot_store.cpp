@@ -318,4 +318,20 @@ AssembledTrace assemble_trace(const SnapshotStore::View& view) {
   return out;
 }
 
+Snapshot snapshot_from_trace(const RowMatrix& trace, Index epoch, Index steps, Index units) {
+  if ((epoch + 1) * steps * units > trace.rows())
+    throw Error("snapshot_from_trace: epoch " + std::to_string(epoch) + " of " + std::to_string(steps) + " steps x " +
+                std::to_string(units) + " units is beyond the trace's " + std::to_string(trace.rows()) + " rows");
+  Snapshot s;
+  s.epoch = epoch;
+  s.steps = steps;
+  s.units = units;
+  s.probes = trace.cols();
+  s.values.resize(static_cast<std::size_t>(steps * units * s.probes));
+  for (Index r = 0; r < steps * units; ++r)
+    for (Index p = 0; p < s.probes; ++p)
+      s.values[static_cast<std::size_t>(r * s.probes + p)] = static_cast<float>(trace(epoch * steps * units + r, p));
+  return s;
+}
+
 }  // namespace mmphate

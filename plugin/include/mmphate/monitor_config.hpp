@@ -33,6 +33,14 @@ struct UpdaterSettings {
   bool enabled = true;         // false: snapshots are kept (and saved) but no frames computed
   IncrementalOptions incremental;
   int shutdown_timeout_ms = 60000;  // the destructor waits this long for a frame in flight
+  // CPU priority of the updater thread: "low" (nice 19: training first, frames use spare
+  // cycles), "idle" (SCHED_IDLE: only cycles nothing else wants) or "normal".
+  std::string priority = "low";
+  // Upper bound on the share of one core the updater may take while training runs: after a
+  // frame that took d seconds it rests d * (1 / share - 1) (snapshots coalesce meanwhile).
+  // On machines whose cores share execution units or memory bandwidth, a busy updater slows
+  // training even on an otherwise idle core; this bounds that. flush() ends the rest.
+  double max_cpu_share = 1.0;
 };
 
 struct FrameSettings {

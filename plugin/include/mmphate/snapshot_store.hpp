@@ -132,4 +132,9 @@ struct AssembledTrace {
 };
 AssembledTrace assemble_trace(const SnapshotStore::View& view);
 
+// The inverse, for generated traces in tests and benchmarks: epoch `epoch` of a flattened trace
+// (rows (epoch * steps + step) * units + unit, one column per probe) as the snapshot a
+// recorder would push (global_step 0, one direction, no padding).
+Snapshot snapshot_from_trace(const RowMatrix& trace, Index epoch, Index steps, Index units);
+
 }  // namespace mmphate
