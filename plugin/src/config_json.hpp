@@ -84,4 +84,14 @@ inline nlohmann::json number_or_null(double v) {
   return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr);
 }
 
+// Validates options read from `source`, naming the source in the error.
+template <class Options>
+void validate_from(const Options& o, const std::string& source) {
+  try {
+    o.validate();
+  } catch (const Error& e) {
+    throw Error(source + ": " + e.what());
+  }
+}
+
 }  // namespace mmphate::detail

@@ -198,11 +198,7 @@ void apply_diagnostics_json(DiagnosticsOptions& opt, const nlohmann::json& confi
     else if (key == "seed") o.seed = read_uint(v, key, source);
     else if (key == "threads") o.threads = read_int32(v, key, source);
   }
-  try {
-    o.validate();
-  } catch (const Error& e) {
-    throw Error(source + ": " + e.what());
-  }
+  validate_from(o, source);
   opt = o;
 }
 

@@ -65,11 +65,7 @@ void apply_early_stopping_json(EarlyStoppingOptions& opt, const nlohmann::json& 
     else if (key == "stopping_threshold") o.stopping_threshold = read_optional_number(v, key, source);
     else if (key == "divergence_threshold") o.divergence_threshold = read_optional_number(v, key, source);
   }
-  try {
-    o.validate();
-  } catch (const Error& e) {
-    throw Error(source + ": " + e.what());
-  }
+  validate_from(o, source);
   opt = o;
 }
 

@@ -172,11 +172,7 @@ void apply_monitor_json(MonitorConfig& cfg, const nlohmann::json& config, const 
   if (config.contains("diagnostics")) cfg.diagnostics = object_section("diagnostics");
   if (config.contains("phases")) cfg.phases = object_section("phases");
   if (config.contains("early_stopping")) cfg.early_stopping = object_section("early_stopping");
-  try {
-    cfg.validate();
-  } catch (const Error& e) {
-    throw Error(source + ": " + e.what());
-  }
+  validate_from(cfg, source);
 }
 
 MonitorConfig load_monitor_config(const std::string& path) {

@@ -95,11 +95,7 @@ void apply_phase_detector_json(PhaseDetectorOptions& opt, const nlohmann::json& 
     else if (key == "min_relative_delta") o.min_relative_delta = read_number(v, key, source);
     else if (key == "patience") o.patience = read_int32(v, key, source);
   }
-  try {
-    o.validate();
-  } catch (const Error& e) {
-    throw Error(source + ": " + e.what());
-  }
+  validate_from(o, source);
   opt = o;
 }
 
