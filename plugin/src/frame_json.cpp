@@ -4,6 +4,7 @@
 #include <cstring>
 #include <limits>
 
+#include "config_json.hpp"
 #include "mmphate/scores.hpp"
 
 namespace mmphate {
@@ -67,7 +68,7 @@ std::vector<int> grid_most_active_class(const FrameEmbedding& fe, const std::vec
 
 nlohmann::json metrics_json(const std::map<std::string, double>& metrics) {
   nlohmann::json j = nlohmann::json::object();
-  for (const auto& [k, v] : metrics) j[k] = std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr);
+  for (const auto& [k, v] : metrics) j[k] = detail::number_or_null(v);
   return j;
 }
 
@@ -119,7 +120,7 @@ nlohmann::json embedding_frame_json(const FrameHeader& h, const FrameEmbedding& 
                                                : std::numeric_limits<double>::quiet_NaN();
     j["alignment"] = {{"method", "procrustes"},
                       {"shared_nodes", fe.alignment.shared},
-                      {"rms_displacement", std::isfinite(rel) ? nlohmann::json(rel) : nlohmann::json(nullptr)},
+                      {"rms_displacement", detail::number_or_null(rel)},
                       {"reflected", fe.alignment.reflected}};
   } else {
     j["alignment"] = {{"method", "none"}, {"shared_nodes", 0}, {"rms_displacement", nullptr}, {"reflected", false}};

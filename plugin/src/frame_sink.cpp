@@ -53,20 +53,6 @@ std::string create_run_directory(const RunSettings& run) {
   return dir.string();
 }
 
-void write_file_atomic(const std::string& path, const std::string& bytes) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw Error("cannot write '" + tmp + "'");
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    out.flush();
-    if (!out) throw Error("cannot write '" + tmp + "' (disk full?)");
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) throw Error("cannot rename '" + tmp + "' to '" + path + "': " + ec.message());
-}
-
 FrameWriter::FrameWriter(FrameSettings settings, std::string frames_path)
     : settings_(settings), path_(std::move(frames_path)) {}
 FrameWriter::~FrameWriter() {

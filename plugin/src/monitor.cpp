@@ -17,6 +17,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "config_json.hpp"
 #include "mmphate/diagnostics.hpp"
 #include "mmphate/early_stopping.hpp"
 #include "mmphate/error.hpp"
@@ -105,6 +106,15 @@ struct Monitor::State {
   void queue_event(std::int64_t epoch, std::int64_t step, const std::string& event, const std::string& message,
                    const nlohmann::json& data) {  // caller holds mutex
     events.push_back({{"epoch", epoch}, {"step", step}, {"event", event}, {"message", message}, {"data", data}});
+    wake.notify_all();
+  }
+  // A snapshot of `epoch` reached the store (now at `version`): wake the updater.
+  void note_pushed(std::int64_t epoch, std::uint64_t version) {
+    std::lock_guard<std::mutex> lock(mutex);
+    pushed_at[epoch] = Clock::now();
+    while (pushed_at.size() > 4096) pushed_at.erase(pushed_at.begin());
+    pushed_version = version;
+    ++stats.snapshots;
     wake.notify_all();
   }
   void check_early_stop(std::int64_t epoch, std::int64_t step, const std::map<std::string, double>& q);
@@ -209,8 +219,7 @@ void Monitor::State::compute_frame(const SnapshotStore::View& view) {
                                        {"label", to_string(newest.phase)},
                                        {"trend", to_string(newest.trend)},
                                        {"per_epoch", per_epoch},
-                                       {"evidence", std::isfinite(newest.evidence) ? nlohmann::json(newest.evidence)
-                                                                                   : nlohmann::json(nullptr)}};
+                                       {"evidence", detail::number_or_null(newest.evidence)}};
       if (newest.phase != Phase::unknown && newest.phase != announced_phase) {
         PhaseChange c;
         c.epoch = epoch;
@@ -400,12 +409,7 @@ bool Monitor::push(Snapshot snapshot) {
     s.queue_event(epoch, step, "frame_failed", std::string("snapshot refused: ") + e.what(), nlohmann::json::object());
     return false;
   }
-  std::lock_guard<std::mutex> lock(s.mutex);
-  s.pushed_at[epoch] = Clock::now();
-  while (s.pushed_at.size() > 4096) s.pushed_at.erase(s.pushed_at.begin());
-  s.pushed_version = s.store->view().version;
-  ++s.stats.snapshots;
-  s.wake.notify_all();
+  s.note_pushed(epoch, s.store->view().version);
   return true;
 }
 
@@ -444,12 +448,7 @@ void Monitor::on_epoch_end(std::int64_t epoch, const std::map<std::string, doubl
   }
   const std::uint64_t after = s.store->view().version;
   if (after == before) return;
-  std::lock_guard<std::mutex> lock(s.mutex);
-  s.pushed_at[epoch] = Clock::now();
-  while (s.pushed_at.size() > 4096) s.pushed_at.erase(s.pushed_at.begin());
-  s.pushed_version = after;
-  ++s.stats.snapshots;
-  s.wake.notify_all();
+  s.note_pushed(epoch, after);
 }
 
 bool Monitor::flush(std::chrono::milliseconds timeout) {

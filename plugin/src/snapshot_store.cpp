@@ -1,5 +1,7 @@
 #include "mmphate/snapshot_store.hpp"
 
+#include "mmphate/atomic_file.hpp"
+
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -234,15 +236,7 @@ void SnapshotStore::save(const std::string& dir) const {
                                   {"step_index", s->step_index},
                                   {"step_valid", s->step_valid}});
   }
-  const std::string tmp = dir + "/index.json.tmp";
-  {
-    std::ofstream out(tmp);
-    if (!out) throw Error("cannot write '" + tmp + "'");
-    out << index.dump(1) << "\n";
-    if (!out) throw Error("failed writing '" + tmp + "' (disk full?)");
-  }
-  if (std::rename(tmp.c_str(), (dir + "/index.json").c_str()) != 0)
-    throw Error("cannot move '" + tmp + "' to '" + dir + "/index.json'");
+  write_file_atomic(dir + "/index.json", index.dump(1) + "\n");
   // Files of snapshots retention dropped (the index no longer names them).
   if (DIR* d = ::opendir((dir + "/snapshots").c_str())) {
     while (dirent* e = ::readdir(d)) {

@@ -15,6 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "mmphate/atomic_file.hpp"
 #include "mmphate/monitor_config.hpp"
 
 namespace mmphate {
@@ -23,9 +24,6 @@ namespace mmphate {
 // n one above the highest existing version. Throws mmphate::Error naming the path when it
 // cannot be created or written.
 std::string create_run_directory(const RunSettings& run);
-
-// Writes `bytes` to `path` through a temporary file and a rename (never half-written).
-void write_file_atomic(const std::string& path, const std::string& bytes);
 
 using FrameCallback = std::function<void(const nlohmann::json& frame)>;
 
