@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -82,6 +83,16 @@ inline int read_int32(const nlohmann::json& v, const std::string& key, const std
 // JSON number, or null for NaN/Inf (JSON has no NaN).
 inline nlohmann::json number_or_null(double v) {
   return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr);
+}
+
+// Throws "invalid <what> <key> = <value>: allowed <allowed>" unless ok: the one message shape
+// of every options struct's validate().
+template <typename T>
+void require_option(bool ok, const char* what, const std::string& key, const T& value, const std::string& allowed) {
+  if (ok) return;
+  std::ostringstream os;
+  os << "invalid " << what << " " << key << " = " << value << ": allowed " << allowed;
+  throw Error(os.str());
 }
 
 // Validates options read from `source`, naming the source in the error.

@@ -19,10 +19,7 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 template <typename T>
 void require(bool ok, const char* key, T value, const char* allowed) {
-  if (ok) return;
-  std::ostringstream os;
-  os << "invalid diagnostics option " << key << " = " << value << ": allowed " << allowed;
-  throw Error(os.str());
+  detail::require_option(ok, "diagnostics option", key, value, allowed);
 }
 
 // Digamma at a positive integer: -gamma + sum_{j < n} 1/j.

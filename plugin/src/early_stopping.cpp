@@ -11,10 +11,7 @@ namespace {
 
 template <typename T>
 void require(bool ok, const char* key, T value, const char* allowed) {
-  if (ok) return;
-  std::ostringstream os;
-  os << "invalid early stopping option " << key << " = " << value << ": allowed " << allowed;
-  throw Error(os.str());
+  detail::require_option(ok, "early stopping option", key, value, allowed);
 }
 
 // Finite or unset (NaN); an infinite threshold is almost surely a mistake.

@@ -118,7 +118,7 @@ void apply_frames(FrameSettings& f, const nlohmann::json& j, const std::string& 
 }
 
 void require(bool ok, const std::string& key, const std::string& value, const std::string& allowed) {
-  if (!ok) throw Error("invalid monitor config " + key + " = " + value + ": allowed " + allowed);
+  require_option(ok, "monitor config", key, value, allowed);
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <sstream>
 
+#include "config_json.hpp"
 #include "mmphate/error.hpp"
 
 namespace mmphate {
@@ -10,10 +11,7 @@ namespace {
 
 template <typename T>
 void require(bool ok, const char* field, T value, const char* allowed) {
-  if (ok) return;
-  std::ostringstream os;
-  os << "invalid option " << field << " = " << value << ": allowed " << allowed;
-  throw Error(os.str());
+  detail::require_option(ok, "option", field, value, allowed);
 }
 
 }  // namespace

@@ -13,10 +13,7 @@ namespace {
 
 template <typename T>
 void require(bool ok, const char* key, T value, const char* allowed) {
-  if (ok) return;
-  std::ostringstream os;
-  os << "invalid phase detector option " << key << " = " << value << ": allowed " << allowed;
-  throw Error(os.str());
+  detail::require_option(ok, "phase detector option", key, value, allowed);
 }
 
 // Stands in for an infinite t-statistic (a noiseless line), finite so JSON can carry it.
