@@ -9,6 +9,8 @@
 #include <filesystem>
 #include <functional>
 #include <mutex>
+#include <thread>
+#include <vector>
 
 #include "mmphate/monitor.hpp"
 #include "mmphate/torch/fashion_mnist.hpp"
@@ -137,4 +139,33 @@ TEST(MonitorTraining, SameWeightsWithAndWithoutTheMonitor) {
     EXPECT_TRUE(torch::equal(p.value(), b[p.key()]));
   }
   EXPECT_GT(monitor.stats().frames, 0);
+}
+
+// Regression (CI): two test processes unpacked the dataset at once through one shared temporary
+// name and one of them failed. Several unpackers racing into one fresh directory must all succeed
+// and leave complete files.
+TEST(FashionMnistCache, ConcurrentUnpackersAllSucceed) {
+  const std::string dir = std::string(MMPHATE_BINARY_DIR) + "/test_runs/fashion_mnist_race";
+  fs::remove_all(dir);
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 4; ++i)
+    threads.emplace_back([&] {
+      try {
+        prepare_fashion_mnist(dir);
+      } catch (const std::exception& e) {
+        ADD_FAILURE() << e.what();
+        ++failures;
+      }
+    });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  // 60,000 28x28 images after a 16-byte header; no temporaries left behind.
+  EXPECT_EQ(fs::file_size(dir + "/train-images-idx3-ubyte"), 16u + 60000u * 28u * 28u);
+  EXPECT_EQ(fs::file_size(dir + "/t10k-labels-idx1-ubyte"), 8u + 10000u);
+  for (const auto& entry : fs::directory_iterator(dir))
+    EXPECT_EQ(entry.path().filename().string().find(".tmp"), std::string::npos) << entry.path();
+  auto images = torch::data::datasets::MNIST(dir, torch::data::datasets::MNIST::Mode::kTest);
+  EXPECT_EQ(images.size().value(), 10000u);
+  fs::remove_all(dir);
 }

@@ -1,9 +1,11 @@
 #include "mmphate/torch/fashion_mnist.hpp"
 
 #include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include <cstdio>
+#include <atomic>
 #include <filesystem>
 #include <vector>
 
@@ -21,7 +23,10 @@ void gunzip(const std::string& from, const std::string& to) {
   gzFile in = gzopen(from.c_str(), "rb");
   if (!in)
     throw Error("cannot read '" + from + "' (install the Debian package dataset-fashion-mnist)");
-  const std::string tmp = to + ".tmp";
+  // A temporary name per process and call: parallel tests (and parallel demo runs) may unpack the
+  // same file at once; each writes its own copy and the atomic rename lets the last one win.
+  static std::atomic<unsigned> calls{0};
+  const std::string tmp = to + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(calls++);
   std::FILE* out = std::fopen(tmp.c_str(), "wb");
   if (!out) {
     gzclose(in);
