@@ -11,11 +11,13 @@
 // --cell lstm|gru|rnn, --batch N, --lr X, --seed N, --threads N (training), --config FILE,
 // --run-root DIR, --run-name NAME, --probes-per-class N, --window N (epochs kept),
 // --early-stop (stop on the validation loss: patience 3), --monitor-share X (the updater's
-// share of a core while training runs, default 0.25), --no-monitor, --data DIR (cache for
+// share of a core while training runs, default 0.25), --landmarks N (embedding.n_landmark,
+// default 1000: the demo's window stays under 27k nodes; see docs/MONITOR.md), --no-monitor, --data DIR (cache for
 // the decompressed dataset), --save-weights FILE, --quiet.
 #include <torch/torch.h>
 
 #include <chrono>
+#include <ctime>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -41,6 +43,12 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
+double thread_cpu_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
+
 struct Args {
   int epochs = 30;
   std::int64_t train_samples = 30000;
@@ -58,6 +66,10 @@ struct Args {
   int window = -1;
   bool early_stop = false;
   double monitor_share = 0.25;  // updater.max_cpu_share without --config (docs/PERFORMANCE.md)
+  // embedding.n_landmark without --config. PHATE's 2000 made the updater's frames on this
+  // window (<= 27k nodes) cost 5-12 s of one core, so only every ~6th epoch got a frame; 1000
+  // landmarks (still 1 per ~27 nodes) cost 0.5-2 s and give a frame for nearly every epoch.
+  int landmarks = 1000;
   bool monitor = true;
   std::string data = "build/data/fashion-mnist";
   std::string save_weights;
@@ -70,6 +82,7 @@ struct Args {
             << "usage: fashion_mnist_monitor [flags]   (no flags: the ~2 minute LSTM demo)\nflags: --epochs N --train-samples N --val-samples N --hidden N --cell lstm|gru|rnn --batch N --lr X\n"
                "       --seed N --threads N --config FILE --run-root DIR --run-name NAME --probes-per-class N\n"
                "       --window N --early-stop --monitor-share X (updater's share of a core, default 0.25)\n"
+               "       --landmarks N (embedding.n_landmark, default 1000)\n"
                "       --no-monitor --data DIR --save-weights FILE --quiet\n";
   std::exit(problem.empty() ? 0 : 2);
 }
@@ -99,6 +112,7 @@ Args parse(int argc, char** argv) {
       else if (k == "--window") a.window = std::stoi(value());
       else if (k == "--early-stop") a.early_stop = true;
       else if (k == "--monitor-share") a.monitor_share = std::stod(value());
+      else if (k == "--landmarks") a.landmarks = std::stoi(value());
       else if (k == "--no-monitor") a.monitor = false;
       else if (k == "--data") a.data = value();
       else if (k == "--save-weights") a.save_weights = value();
@@ -190,7 +204,10 @@ int run(const Args& a) {
       cfg.run.root = a.run_root;
       cfg.run.name = a.run_name;
     }
-    if (a.config.empty()) cfg.updater.max_cpu_share = a.monitor_share;
+    if (a.config.empty()) {
+      cfg.updater.max_cpu_share = a.monitor_share;
+      cfg.embedding.n_landmark = a.landmarks;
+    }
     if (a.probes_per_class > 0) cfg.capture.probes_per_class = a.probes_per_class;
     if (a.window > 0) cfg.retention.max_epochs = a.window;
     if (a.early_stop) {
@@ -208,6 +225,7 @@ int run(const Args& a) {
   }
 
   const auto t_start = Clock::now();
+  const double cpu_start = thread_cpu_seconds();
   std::int64_t step = 0;
   const std::int64_t n = train_x.size(0);
   for (int epoch = 0; epoch < a.epochs; ++epoch) {
@@ -253,6 +271,9 @@ int run(const Args& a) {
   }
   const double train_s = std::chrono::duration<double>(Clock::now() - t_start).count();
   std::printf("training took %.1f s\n", train_s);
+  // The training thread's own CPU time: less exposed than wall time to a shared host's drift,
+  // and it still grows when the updater slows training down (cache, memory bandwidth, clock).
+  std::printf("training thread cpu %.1f s\n", thread_cpu_seconds() - cpu_start);
   if (!a.save_weights.empty()) {
     torch::serialize::OutputArchive archive;
     model->save(archive);
