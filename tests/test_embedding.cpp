@@ -529,6 +529,50 @@ TEST(Mds, SmacofFromClassicalInitReachesNearZeroStressOnPlanarData) {
   EXPECT_TRUE(Y.allFinite());
 }
 
+// Anchored SMACOF (the live updater's warm starts): weight 0 is plain SMACOF bit for bit; an
+// exact layout used as anchors is a fixed point; the anchored objective never increases; the
+// heavier the anchor, the less the layout moves away from it; bad anchors are errors.
+TEST(Mds, AnchoredSmacofTradesStressForStayingPut) {
+  const RowMatrix X = random_matrix(40, 2, 31, 2.0);
+  const Matrix D = brute_distances(X);
+  const RowMatrix start = random_matrix(40, 2, 32, 2.0);
+  EXPECT_EQ((smacof_anchored(D, start, start, 0.0, 50, 0.0, 1) - smacof(D, start, 50, 0.0, 1)).cwiseAbs().maxCoeff(),
+            0.0);
+
+  RowMatrix exact = X.rowwise() - X.colwise().mean();
+  exact.rowwise() += Eigen::RowVector2d(3.0, -1.0);  // anchors need not be centred
+  const RowMatrix fixed = smacof_anchored(D, exact, exact, 0.3, 20, 0.0, 1);
+  EXPECT_LT((fixed - exact).cwiseAbs().maxCoeff(), 1e-10);
+
+  const double w = 0.5;
+  auto objective = [&](const RowMatrix& Y) {
+    return raw_stress(D, Y) + w * static_cast<double>(Y.rows()) * (Y - start).squaredNorm();
+  };
+  double prev = objective(start);
+  for (int iters : {1, 2, 3, 5, 10, 40}) {
+    const double o = objective(smacof_anchored(D, start, start, w, iters, 0.0, 1));
+    EXPECT_LE(o, prev * (1 + 1e-12)) << "after " << iters << " iterations";
+    prev = o;
+  }
+
+  double moved_before = std::numeric_limits<double>::infinity();
+  double stress_before = 0.0;
+  for (double weight : {0.0, 0.05, 0.2, 1.0, 5.0}) {
+    const RowMatrix Y = smacof_anchored(D, start, start, weight, 300, 1e-9, 1);
+    const double moved = (Y - start).norm();
+    const double stress = raw_stress(D, Y);
+    EXPECT_LT(moved, moved_before) << "weight " << weight;
+    EXPECT_GE(stress, stress_before * (1 - 1e-9)) << "weight " << weight;
+    moved_before = moved;
+    stress_before = stress;
+  }
+  EXPECT_LT(moved_before, 0.2 * start.norm());  // weight 5: close to the anchors
+
+  EXPECT_THROW(smacof_anchored(D, start, RowMatrix(39, 2), 0.2, 10, 0.0, 1), Error);
+  EXPECT_THROW(smacof_anchored(D, start, start, -1.0, 10, 0.0, 1), Error);
+  EXPECT_THROW(smacof_anchored(D, start, start, std::nan(""), 10, 0.0, 1), Error);
+}
+
 TEST(Mds, SgdReducesStressFromRandomInitAndIsDeterministic) {
   const RowMatrix X = random_matrix(40, 2, 18, 2.0);
   const Matrix D = brute_distances(X);

@@ -240,6 +240,9 @@ TEST(MonitorConfig, ErrorsNameTheKeyAndWhatIsAllowed) {
   EXPECT_NE(e.find("low, idle, normal"), std::string::npos) << e;
   e = config_error({{"updater", {{"max_cpu_share", 0}}}});
   EXPECT_NE(e.find("max_cpu_share"), std::string::npos) << e;
+  e = config_error({{"updater", {{"mds_anchor", -0.5}}}});
+  EXPECT_NE(e.find("mds_anchor = -0.5"), std::string::npos) << e;
+  EXPECT_NE(e.find("[0, 100]"), std::string::npos) << e;
   e = config_error({{"capture", {{"every_n_epochs", 0}}}});
   EXPECT_NE(e.find("every_n_epochs"), std::string::npos) << e;
   // Diagnostics sections are checked when the monitor starts.

@@ -47,6 +47,7 @@ void IncrementalOptions::validate() const {
     bad("max_new_share", std::to_string(max_new_share), "must be in (0, 1]");
   if (!(max_eps_change > 0)) bad("max_eps_change", std::to_string(max_eps_change), "must be > 0");
   if (warm_mds_iter < 1) bad("warm_mds_iter", std::to_string(warm_mds_iter), "must be >= 1");
+  if (!(mds_anchor >= 0 && mds_anchor <= 100)) bad("mds_anchor", std::to_string(mds_anchor), "must be in [0, 100]");
   if (align_sample < 0) bad("align_sample", std::to_string(align_sample), "must be >= 0 (0: all)");
   if (knn_margin < 0) bad("knn_margin", std::to_string(knn_margin), "must be >= 0");
   if (!(power_floor >= 0 && power_floor < 1)) bad("power_floor", std::to_string(power_floor), "must be in [0, 1)");
@@ -221,6 +222,7 @@ FrameEmbedding IncrementalEmbedder::update(const SnapshotStore::View& view, bool
     hints.landmark_count = L;
     hints.mds_init = &init;
     hints.mds_max_iter = inc_.warm_mds_iter;
+    hints.mds_anchor = inc_.mds_anchor;
     hints.t = t_full_;
     hints.power_floor = inc_.power_floor;
     fe.result = embed_kernel(w.K, opt_, hints);

@@ -47,8 +47,25 @@ double raw_stress(const Matrix& D, const RowMatrix& Y) {
 
 RowMatrix smacof(const Matrix& D, RowMatrix X, int max_iter, double tol, int threads,
                  SmacofResult* result) {
+  return smacof_anchored(D, std::move(X), RowMatrix(), 0.0, max_iter, tol, threads, result);
+}
+
+RowMatrix smacof_anchored(const Matrix& D, RowMatrix X, const RowMatrix& anchors, double anchor_weight,
+                          int max_iter, double tol, int threads, SmacofResult* result) {
   const Index n = D.rows(), dim = X.cols();
   if (X.rows() != n) throw Error("smacof: initial layout has the wrong number of points");
+  if (!(anchor_weight >= 0.0) || !std::isfinite(anchor_weight))
+    throw Error("smacof: anchor_weight must be finite and >= 0, got " + std::to_string(anchor_weight));
+  const bool anchored = anchor_weight > 0.0;
+  RowMatrix centred_anchors;
+  Eigen::RowVectorXd anchor_mean;
+  if (anchored) {
+    if (anchors.rows() != n || anchors.cols() != dim)
+      throw Error("smacof: anchors are " + std::to_string(anchors.rows()) + " x " + std::to_string(anchors.cols()) +
+                  ", expected " + std::to_string(n) + " x " + std::to_string(dim));
+    anchor_mean = anchors.colwise().mean();
+    centred_anchors = anchors.rowwise() - anchor_mean;
+  }
   // Column copies of the coordinates keep the inner loop contiguous and vectorised.
   std::vector<Eigen::ArrayXd> col(static_cast<std::size_t>(dim));
   std::vector<double> row_stress(static_cast<std::size_t>(n));
@@ -75,9 +92,16 @@ RowMatrix smacof(const Matrix& D, RowMatrix X, int max_iter, double tol, int thr
         next(i, c) = (rs * X(i, c) - (ratio * col[c]).sum()) / static_cast<double>(n);
     });
     stress = 0.5 * std::accumulate(row_stress.begin(), row_stress.end(), 0.0);
+    double objective = stress;
+    if (anchored) {
+      // The anchor term of the layout the stress was measured on, then the anchored update.
+      objective += anchor_weight * static_cast<double>(n) * (X - anchors).squaredNorm();
+      next = (next + anchor_weight * centred_anchors) / (1.0 + anchor_weight);
+      next.rowwise() += anchor_mean;
+    }
     X.swap(next);
     const double dis = X.rowwise().norm().sum();
-    const double normalized = stress / dis;
+    const double normalized = objective / dis;
     if (have_old && old - normalized < tol) { ++it; break; }
     old = normalized;
     have_old = true;

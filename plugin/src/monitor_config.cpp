@@ -65,7 +65,7 @@ void apply_retention(RetentionPolicy& p, bool& save, const nlohmann::json& j, co
 
 void apply_updater(UpdaterSettings& u, const nlohmann::json& j, const std::string& src) {
   check_keys(j, {"enabled", "incremental", "full_every", "full_below_nodes", "max_new_share", "max_eps_change",
-                 "warm_mds_iter", "align", "align_sample", "knn_margin", "power_floor", "shutdown_timeout_ms",
+                 "warm_mds_iter", "mds_anchor", "align", "align_sample", "knn_margin", "power_floor", "shutdown_timeout_ms",
                  "priority", "max_cpu_share"},
              src);
   IncrementalOptions& o = u.incremental;
@@ -76,6 +76,7 @@ void apply_updater(UpdaterSettings& u, const nlohmann::json& j, const std::strin
   if (j.contains("max_new_share")) o.max_new_share = read_number(j["max_new_share"], "updater.max_new_share", src);
   if (j.contains("max_eps_change")) o.max_eps_change = read_number(j["max_eps_change"], "updater.max_eps_change", src);
   if (j.contains("warm_mds_iter")) o.warm_mds_iter = read_int32(j["warm_mds_iter"], "updater.warm_mds_iter", src);
+  if (j.contains("mds_anchor")) o.mds_anchor = read_number(j["mds_anchor"], "updater.mds_anchor", src);
   if (j.contains("align")) o.align = read_bool(j["align"], "updater.align", src);
   if (j.contains("align_sample")) o.align_sample = read_int(j["align_sample"], "updater.align_sample", src);
   if (j.contains("knn_margin")) o.knn_margin = read_int32(j["knn_margin"], "updater.knn_margin", src);
@@ -211,6 +212,7 @@ nlohmann::json monitor_config_to_json(const MonitorConfig& cfg) {
                   {"max_new_share", o.max_new_share},
                   {"max_eps_change", o.max_eps_change},
                   {"warm_mds_iter", o.warm_mds_iter},
+                  {"mds_anchor", o.mds_anchor},
                   {"align", o.align},
                   {"align_sample", o.align_sample},
                   {"knn_margin", o.knn_margin},

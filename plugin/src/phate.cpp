@@ -166,7 +166,9 @@ EmbedResult embed_kernel(const SparseMatrix& K, const Options& opt, const EmbedH
       if (opt.mds_solver == MdsSolver::smacof) {
         SmacofResult sr;
         const int cap = hints.mds_max_iter > 0 ? std::min(hints.mds_max_iter, opt.mds_max_iter) : opt.mds_max_iter;
-        Y = smacof(D, Y, cap, opt.mds_tol, opt.threads, &sr);
+        Y = warm && hints.mds_anchor > 0
+                ? smacof_anchored(D, Y, *hints.mds_init, hints.mds_anchor, cap, opt.mds_tol, opt.threads, &sr)
+                : smacof(D, Y, cap, opt.mds_tol, opt.threads, &sr);
         res.mds_iterations = sr.iterations;
       } else {
         Y = sgd_mds(D, Y, opt.sgd_epochs, opt.sgd_eps, opt.seed + 2);

@@ -40,6 +40,10 @@ struct IncrementalOptions {
   double max_new_share = 0.5;      // drift: share of nodes clustered since the last full
   double max_eps_change = 0.25;    // drift: |eps / eps at the last full - 1|
   int warm_mds_iter = 300;         // SMACOF iteration cap for warm starts
+  // Warm starts: weight of the pull towards the previous layout, relative to the stress
+  // (smacof_anchored; 0: plain SMACOF). Keeps a frame from sliding into a different layout of
+  // nearly the same stress (docs/MONITOR.md).
+  double mds_anchor = 0.2;
   bool align = true;               // Procrustes onto the previous frame
   Index align_sample = 20000;      // shared nodes used to fit the alignment (0: all)
   int knn_margin = 16;             // spare neighbours per list (fewer recomputations on drops)

@@ -43,6 +43,8 @@ struct EmbedHints {
   // landmarks) instead of classical MDS: a warm start from the previous frame.
   const RowMatrix* mds_init = nullptr;
   int mds_max_iter = 0;  // > 0: cap on SMACOF iterations (warm starts converge early)
+  // > 0 with mds_init: SMACOF is anchored to mds_init with this weight (smacof_anchored).
+  double mds_anchor = 0.0;
   int t = 0;             // > 0: diffusion time to use instead of opt.t / the automatic choice
   // With landmarks and a given t: eigenpairs of P_L whose lambda^t is below this floor are
   // left out of P_L^t (each entry changes by at most floor * sqrt(w_j / w_i), w the landmark
