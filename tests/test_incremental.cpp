@@ -39,6 +39,23 @@ SparseMatrix scratch_kernel(const SnapshotStore& store, const Options& opt, Node
   return multislice_kernel(pt.features, pt.index, opt);
 }
 
+// The small landmark setting the embedder tests share (150 landmarks on windows of ~640 nodes).
+Options small_landmarked() {
+  Options o = small_scalable();
+  o.n_landmark = 150;
+  o.n_svd = 20;
+  return o;
+}
+
+// Every frame after the first incremental: no size floor, no schedule, no new-share drift.
+IncrementalOptions always_incremental() {
+  IncrementalOptions inc;
+  inc.full_below_nodes = 0;
+  inc.full_every = 0;
+  inc.max_new_share = 1.0;
+  return inc;
+}
+
 void expect_same_kernel(const SparseMatrix& a, const SparseMatrix& b) {
   ASSERT_EQ(a.rows(), b.rows());
   ASSERT_EQ(a.nonZeros(), b.nonZeros());
@@ -181,13 +198,8 @@ TEST(Procrustes, RecoversRotationReflectionAndShift) {
 TEST(IncrementalEmbedder, FramesKeepScratchStructureAndStayAligned) {
   const Index epochs = 16, steps = 8, units = 10, probes = 16;
   const RowMatrix trace = make_multislice_trace(epochs * steps, units, probes, 3, 21);
-  Options opt = small_scalable();
-  opt.n_landmark = 150;
-  opt.n_svd = 20;
-  IncrementalOptions inc;
-  inc.full_below_nodes = 0;
-  inc.full_every = 0;
-  inc.max_new_share = 1.0;
+  const Options opt = small_landmarked();
+  const IncrementalOptions inc = always_incremental();
   RetentionPolicy policy;
   policy.max_epochs = 8;
   SnapshotStore store(policy);
@@ -232,14 +244,9 @@ TEST(IncrementalEmbedder, FramesKeepScratchStructureAndStayAligned) {
 TEST(IncrementalEmbedder, AnchoredWarmStartsMoveUnchangedNodesLess) {
   const Index epochs = 12, steps = 8, units = 10, probes = 16;
   const RowMatrix trace = make_multislice_trace(epochs * steps, units, probes, 3, 23);
-  Options opt = small_scalable();
-  opt.n_landmark = 150;
-  opt.n_svd = 20;
+  const Options opt = small_landmarked();
   auto total_displacement = [&](double anchor) {
-    IncrementalOptions inc;
-    inc.full_below_nodes = 0;
-    inc.full_every = 0;
-    inc.max_new_share = 1.0;
+    IncrementalOptions inc = always_incremental();
     inc.mds_anchor = anchor;
     RetentionPolicy policy;
     policy.max_epochs = 6;
