@@ -138,16 +138,17 @@ int main(int argc, char** argv) {
   const std::vector<double> inc_flat = flat(inc_scores);
   // Worst over the four scores of: |incremental - scratch (same seed)|, |incremental - mean of
   // the scratch seeds|, and the scratch seeds' own spread (max - min).
+  std::vector<std::vector<double>> ref_flat;
+  for (const auto& r : ref_scores) ref_flat.push_back(flat(r));
   double worst = 0, worst_to_mean = 0, scratch_spread = 0;
   for (std::size_t i = 0; i < n_scores; ++i) {
     double lo = 1e300, hi = -1e300, mean = 0;
-    for (const auto& r : ref_scores) {
-      const double v = flat(r)[i];
-      lo = std::min(lo, v);
-      hi = std::max(hi, v);
-      mean += v / static_cast<double>(ref_scores.size());
+    for (const auto& r : ref_flat) {
+      lo = std::min(lo, r[i]);
+      hi = std::max(hi, r[i]);
+      mean += r[i] / static_cast<double>(ref_flat.size());
     }
-    worst = std::max(worst, std::abs(inc_flat[i] - flat(ref_scores[0])[i]));
+    worst = std::max(worst, std::abs(inc_flat[i] - ref_flat[0][i]));
     worst_to_mean = std::max(worst_to_mean, std::abs(inc_flat[i] - mean));
     scratch_spread = std::max(scratch_spread, hi - lo);
   }

@@ -234,10 +234,7 @@ TEST(FrameDiagnostics, SpectralEntropiesOfKernelBlocks) {
 }
 
 TEST(FrameDiagnostics, EmbeddingEntropiesIgnoreScaleRotationAndTranslation) {
-  TraceShape s;
-  s.epochs = 3;
-  s.steps = 4;
-  s.units = 6;
+  const TraceShape s{3, 4, 6};  // epochs, steps, units
   const RowMatrix Y = mmphate::testing::random_matrix(s.nodes(), 2, 5);
   const double a = 0.7;
   Matrix Rot(2, 2);
@@ -260,10 +257,7 @@ TEST(FrameDiagnostics, EmbeddingEntropiesIgnoreScaleRotationAndTranslation) {
 }
 
 TEST(FrameDiagnostics, ThreadCountDoesNotChangeResults) {
-  TraceShape s;
-  s.epochs = 4;
-  s.steps = 10;
-  s.units = 7;
+  const TraceShape s{4, 10, 7};  // epochs, steps, units
   const RowMatrix Y = mmphate::testing::random_matrix(s.nodes(), 3, 9);
   DiagnosticsOptions one, two;
   two.threads = 2;
@@ -315,10 +309,7 @@ TEST(FrameDiagnostics, DegenerateFramesGiveNullsWithReasons) {
 }
 
 TEST(FrameDiagnostics, JsonIsCompactAtMonitorScale) {
-  TraceShape s;
-  s.epochs = 64;
-  s.steps = 100;
-  s.units = 20;
+  const TraceShape s{64, 100, 20};  // epochs, steps, units
   const RowMatrix Y = mmphate::testing::random_matrix(s.nodes(), 2, 1);
   std::vector<std::int64_t> ep;
   for (int e = 0; e < 64; ++e) ep.push_back(2 * e);
@@ -461,11 +452,7 @@ struct EngineFrame {
 
 // Runs the scalable engine on a synthetic trace and computes the frame's diagnostics.
 EngineFrame embed_and_diagnose(const std::vector<double>& diversity, std::uint64_t seed) {
-  TraceShape s;
-  s.epochs = static_cast<Index>(diversity.size());
-  s.steps = 5;
-  s.units = 9;
-  s.probes = 20;
+  const TraceShape s{static_cast<Index>(diversity.size()), 5, 9, 20};  // epochs, steps, units, probes
   const RowMatrix raw = make_phase_trace(s, diversity, 3, 0.3, seed);
   Options opt = Options::mmphate_scalable();
   const PreparedTrace pt = prepare_trace(raw, s, opt);
@@ -488,11 +475,7 @@ const std::vector<double>& series(const FrameDiagnostics& d, const std::string& 
 }
 
 TEST(SyntheticPhases, GeneratorsAreValidated) {
-  TraceShape s;
-  s.epochs = 4;
-  s.steps = 2;
-  s.units = 3;
-  s.probes = 5;
+  const TraceShape s{4, 2, 3, 5};  // epochs, steps, units, probes
   EXPECT_EQ(make_phase_trace(s, constant_diversity(4, 1.0), 2, 0.1, 1).rows(), 24);
   EXPECT_TRUE(contains(error_of([&] { make_phase_trace(s, constant_diversity(3, 1.0), 2, 0.1, 1); }), "3 diversity"));
   EXPECT_TRUE(contains(error_of([&] { rise_then_collapse(10, 9, 0.1, 1.0); }), "peak_epoch"));

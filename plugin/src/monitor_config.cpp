@@ -1,6 +1,9 @@
 #include "mmphate/monitor_config.hpp"
 
 #include <fstream>
+#include <functional>
+#include <utility>
+#include <vector>
 
 #include "config_json.hpp"
 #include "mmphate/error.hpp"
@@ -14,19 +17,73 @@ using namespace mmphate::detail;
 const std::vector<std::string> kSections{"run",     "capture",     "retention", "updater", "embedding",
                                          "frames",  "diagnostics", "phases",    "early_stopping"};
 
+// The keys of one config section, each named once: the table gives check_keys its allowed
+// list (in table order) and reads every key present, with "section.key" in error messages.
+class Section {
+ public:
+  using Reader = std::function<void(const nlohmann::json& value, const std::string& path)>;
+  Section(const nlohmann::json& j, std::string name, const std::string& src) : j_(j), name_(std::move(name)), src_(src) {}
+
+  // target = read(value, path, src), e.g. field("full_every", o.full_every, read_int32).
+  template <class T, class R>
+  Section& field(const char* key, T& target, R (*read)(const nlohmann::json&, const std::string&, const std::string&)) {
+    const std::string& src = src_;
+    return custom(key, [&target, read, &src](const nlohmann::json& v, const std::string& path) {
+      target = static_cast<T>(read(v, path, src));
+    });
+  }
+  Section& custom(const char* key, Reader read) {
+    keys_.push_back(key);
+    readers_.push_back(std::move(read));
+    return *this;
+  }
+  void apply() const {
+    check_keys(j_, keys_, src_);
+    for (std::size_t i = 0; i < keys_.size(); ++i)
+      if (j_.contains(keys_[i])) readers_[i](j_[keys_[i]], name_ + "." + keys_[i]);
+  }
+
+ private:
+  const nlohmann::json& j_;
+  std::string name_;
+  const std::string& src_;
+  std::vector<std::string> keys_;
+  std::vector<Reader> readers_;
+};
+
+// A string key with a closed set of values: "a, b, c" in the error names them.
+template <class T>
+Section::Reader choice(T& target, const std::vector<std::pair<std::string, T>>& values, const std::string& src) {
+  return [&target, values, &src](const nlohmann::json& v, const std::string& path) {
+    const std::string s = read_string(v, path, src);
+    std::vector<std::string> names;
+    for (const auto& [name, value] : values) {
+      if (name == s) {
+        target = value;
+        return;
+      }
+      names.push_back(name);
+    }
+    throw Error(src + ": key '" + path + "' = \"" + s + "\": allowed values: " + join_keys(names));
+  };
+}
+
 void apply_run(RunSettings& r, const nlohmann::json& j, const std::string& src) {
-  check_keys(j, {"root", "name", "path"}, src);
-  if (j.contains("root")) r.root = read_string(j["root"], "run.root", src);
-  if (j.contains("name")) r.name = read_string(j["name"], "run.name", src);
-  if (j.contains("path")) r.path = j["path"].is_null() ? "" : read_string(j["path"], "run.path", src);
+  Section(j, "run", src)
+      .field("root", r.root, read_string)
+      .field("name", r.name, read_string)
+      .custom("path", [&](const nlohmann::json& v, const std::string& path) {
+        r.path = v.is_null() ? "" : read_string(v, path, src);
+      })
+      .apply();
 }
 
 void apply_capture(CaptureSettings& c, const nlohmann::json& j, const std::string& src) {
-  check_keys(j, {"every_n_epochs", "probes_per_class", "probe_seed"}, src);
-  if (j.contains("every_n_epochs")) c.every_n_epochs = read_int32(j["every_n_epochs"], "capture.every_n_epochs", src);
-  if (j.contains("probes_per_class"))
-    c.probes_per_class = read_int32(j["probes_per_class"], "capture.probes_per_class", src);
-  if (j.contains("probe_seed")) c.probe_seed = read_uint(j["probe_seed"], "capture.probe_seed", src);
+  Section(j, "capture", src)
+      .field("every_n_epochs", c.every_n_epochs, read_int32)
+      .field("probes_per_class", c.probes_per_class, read_int32)
+      .field("probe_seed", c.probe_seed, read_uint)
+      .apply();
 }
 
 const char* to_string(RetentionKind k) { return k == RetentionKind::window ? "window" : "thin"; }
@@ -35,60 +92,46 @@ const char* to_string(StepSampling s) {
 }
 
 void apply_retention(RetentionPolicy& p, bool& save, const nlohmann::json& j, const std::string& src) {
-  check_keys(j, {"policy", "max_epochs", "thin_dense", "memory_budget_mb", "step_sampling", "step_stride", "step_count",
-                 "save_snapshots"},
-             src);
-  if (j.contains("policy")) {
-    const std::string v = read_string(j["policy"], "retention.policy", src);
-    if (v == "window") p.kind = RetentionKind::window;
-    else if (v == "thin") p.kind = RetentionKind::thin;
-    else throw Error(src + ": key 'retention.policy' = \"" + v + "\": allowed values: window, thin");
-  }
-  if (j.contains("max_epochs")) p.max_epochs = read_int32(j["max_epochs"], "retention.max_epochs", src);
-  if (j.contains("thin_dense")) p.thin_dense = read_int32(j["thin_dense"], "retention.thin_dense", src);
-  if (j.contains("memory_budget_mb")) {
-    const double mb = read_number(j["memory_budget_mb"], "retention.memory_budget_mb", src);
-    if (!(mb > 0)) throw type_error(src, "retention.memory_budget_mb", j["memory_budget_mb"], "a number > 0");
-    p.memory_budget_bytes = static_cast<std::size_t>(mb * 1024.0 * 1024.0);
-  }
-  if (j.contains("step_sampling")) {
-    const std::string v = read_string(j["step_sampling"], "retention.step_sampling", src);
-    if (v == "all") p.step_sampling = StepSampling::all;
-    else if (v == "stride") p.step_sampling = StepSampling::stride;
-    else if (v == "even") p.step_sampling = StepSampling::even;
-    else throw Error(src + ": key 'retention.step_sampling' = \"" + v + "\": allowed values: all, stride, even");
-  }
-  if (j.contains("step_stride")) p.step_stride = read_int32(j["step_stride"], "retention.step_stride", src);
-  if (j.contains("step_count")) p.step_count = read_int32(j["step_count"], "retention.step_count", src);
-  if (j.contains("save_snapshots")) save = read_bool(j["save_snapshots"], "retention.save_snapshots", src);
+  Section(j, "retention", src)
+      .custom("policy", choice<RetentionKind>(p.kind, {{"window", RetentionKind::window}, {"thin", RetentionKind::thin}}, src))
+      .field("max_epochs", p.max_epochs, read_int32)
+      .field("thin_dense", p.thin_dense, read_int32)
+      .custom("memory_budget_mb",
+              [&](const nlohmann::json& v, const std::string& path) {
+                const double mb = read_number(v, path, src);
+                if (!(mb > 0)) throw type_error(src, path, v, "a number > 0");
+                p.memory_budget_bytes = static_cast<std::size_t>(mb * 1024.0 * 1024.0);
+              })
+      .custom("step_sampling", choice<StepSampling>(p.step_sampling,
+                                                    {{"all", StepSampling::all},
+                                                     {"stride", StepSampling::stride},
+                                                     {"even", StepSampling::even}},
+                                                    src))
+      .field("step_stride", p.step_stride, read_int32)
+      .field("step_count", p.step_count, read_int32)
+      .field("save_snapshots", save, read_bool)
+      .apply();
 }
 
 void apply_updater(UpdaterSettings& u, const nlohmann::json& j, const std::string& src) {
-  check_keys(j, {"enabled", "incremental", "full_every", "full_below_nodes", "max_new_share", "max_eps_change",
-                 "warm_mds_iter", "mds_anchor", "align", "align_sample", "knn_margin", "power_floor", "shutdown_timeout_ms",
-                 "priority", "max_cpu_share"},
-             src);
   IncrementalOptions& o = u.incremental;
-  if (j.contains("enabled")) u.enabled = read_bool(j["enabled"], "updater.enabled", src);
-  if (j.contains("incremental")) o.incremental = read_bool(j["incremental"], "updater.incremental", src);
-  if (j.contains("full_every")) o.full_every = read_int32(j["full_every"], "updater.full_every", src);
-  if (j.contains("full_below_nodes")) o.full_below_nodes = read_int(j["full_below_nodes"], "updater.full_below_nodes", src);
-  if (j.contains("max_new_share")) o.max_new_share = read_number(j["max_new_share"], "updater.max_new_share", src);
-  if (j.contains("max_eps_change")) o.max_eps_change = read_number(j["max_eps_change"], "updater.max_eps_change", src);
-  if (j.contains("warm_mds_iter")) o.warm_mds_iter = read_int32(j["warm_mds_iter"], "updater.warm_mds_iter", src);
-  if (j.contains("mds_anchor")) o.mds_anchor = read_number(j["mds_anchor"], "updater.mds_anchor", src);
-  if (j.contains("align")) o.align = read_bool(j["align"], "updater.align", src);
-  if (j.contains("align_sample")) o.align_sample = read_int(j["align_sample"], "updater.align_sample", src);
-  if (j.contains("knn_margin")) o.knn_margin = read_int32(j["knn_margin"], "updater.knn_margin", src);
-  if (j.contains("power_floor")) o.power_floor = read_number(j["power_floor"], "updater.power_floor", src);
-  if (j.contains("shutdown_timeout_ms"))
-    u.shutdown_timeout_ms = read_int32(j["shutdown_timeout_ms"], "updater.shutdown_timeout_ms", src);
-  if (j.contains("max_cpu_share")) u.max_cpu_share = read_number(j["max_cpu_share"], "updater.max_cpu_share", src);
-  if (j.contains("priority")) {
-    u.priority = read_string(j["priority"], "updater.priority", src);
-    if (u.priority != "low" && u.priority != "idle" && u.priority != "normal")
-      throw Error(src + ": key 'updater.priority' = \"" + u.priority + "\": allowed values: low, idle, normal");
-  }
+  Section(j, "updater", src)
+      .field("enabled", u.enabled, read_bool)
+      .field("incremental", o.incremental, read_bool)
+      .field("full_every", o.full_every, read_int32)
+      .field("full_below_nodes", o.full_below_nodes, read_int)
+      .field("max_new_share", o.max_new_share, read_number)
+      .field("max_eps_change", o.max_eps_change, read_number)
+      .field("warm_mds_iter", o.warm_mds_iter, read_int32)
+      .field("mds_anchor", o.mds_anchor, read_number)
+      .field("align", o.align, read_bool)
+      .field("align_sample", o.align_sample, read_int)
+      .field("knn_margin", o.knn_margin, read_int32)
+      .field("power_floor", o.power_floor, read_number)
+      .field("shutdown_timeout_ms", u.shutdown_timeout_ms, read_int32)
+      .custom("priority", choice<std::string>(u.priority, {{"low", "low"}, {"idle", "idle"}, {"normal", "normal"}}, src))
+      .field("max_cpu_share", u.max_cpu_share, read_number)
+      .apply();
 }
 
 void apply_embedding(Options& o, const nlohmann::json& j, const std::string& src) {
@@ -107,15 +150,14 @@ void apply_embedding(Options& o, const nlohmann::json& j, const std::string& src
 }
 
 void apply_frames(FrameSettings& f, const nlohmann::json& j, const std::string& src) {
-  check_keys(j, {"file", "stdout", "decimals", "binary_above_nodes", "retry_attempts", "retry_backoff_ms"}, src);
-  if (j.contains("file")) f.file = read_bool(j["file"], "frames.file", src);
-  if (j.contains("stdout")) f.stdout_lines = read_bool(j["stdout"], "frames.stdout", src);
-  if (j.contains("decimals")) f.decimals = read_int32(j["decimals"], "frames.decimals", src);
-  if (j.contains("binary_above_nodes"))
-    f.binary_above_nodes = read_int(j["binary_above_nodes"], "frames.binary_above_nodes", src);
-  if (j.contains("retry_attempts")) f.retry_attempts = read_int32(j["retry_attempts"], "frames.retry_attempts", src);
-  if (j.contains("retry_backoff_ms"))
-    f.retry_backoff_ms = read_int32(j["retry_backoff_ms"], "frames.retry_backoff_ms", src);
+  Section(j, "frames", src)
+      .field("file", f.file, read_bool)
+      .field("stdout", f.stdout_lines, read_bool)
+      .field("decimals", f.decimals, read_int32)
+      .field("binary_above_nodes", f.binary_above_nodes, read_int)
+      .field("retry_attempts", f.retry_attempts, read_int32)
+      .field("retry_backoff_ms", f.retry_backoff_ms, read_int32)
+      .apply();
 }
 
 void require(bool ok, const std::string& key, const std::string& value, const std::string& allowed) {

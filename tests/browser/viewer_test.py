@@ -262,12 +262,18 @@ def case_file_picker(v, a):
     v.shot("file_picker")
 
 
-def case_live(v, a):
-    # A "running training": frames.jsonl grows while the viewer follows it.
+def fresh_copy_of_sample_run(a, name):
+    """A writable copy of the recorded sample run under the work folder: (source, copy)."""
     src = os.path.join(a.data, "sample_run")
-    run = os.path.join(a.work, "live_run")
+    run = os.path.join(a.work, name)
     shutil.rmtree(run, ignore_errors=True)
     shutil.copytree(src, run)
+    return src, run
+
+
+def case_live(v, a):
+    # A "running training": frames.jsonl grows while the viewer follows it.
+    src, run = fresh_copy_of_sample_run(a, "live_run")
     lines = open(os.path.join(src, "frames.jsonl")).read().splitlines(True)
     want = present_counts(src)
     emb_lines = [i for i, l in enumerate(lines) if '"type":"embedding"' in l]
@@ -290,10 +296,7 @@ def case_live(v, a):
 
 def case_hostile(v, a):
     # Untrusted frames: HTML in names stays text; a malformed middle line is skipped with a notice.
-    src = os.path.join(a.data, "sample_run")
-    run = os.path.join(a.work, "hostile_run")
-    shutil.rmtree(run, ignore_errors=True)
-    shutil.copytree(src, run)
+    _, run = fresh_copy_of_sample_run(a, "hostile_run")
     ni = json.load(open(os.path.join(run, "node_index.json")))
     evil = "<img src=x onerror=\"document.title='pwned'\">"
     for m in ni["units_meta"]:
