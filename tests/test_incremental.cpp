@@ -143,6 +143,43 @@ TEST(WindowGraph, LayoutChangeResetsAndBadInputIsAnError) {
   EXPECT_NE(mmphate::testing::error_of([&] { WindowGraph g(small_scalable(), -1); }).find("margin"), std::string::npos);
 }
 
+// An epoch the NaN policy rejects (all NaN, nan_policy error) makes update() throw and leaves
+// the window as it was: the next valid window updates and equals the scratch kernel (before,
+// the failed update left null entries and the next one crashed).
+TEST(WindowGraph, RejectedEpochLeavesTheWindowIntact) {
+  const Index epochs = 6, steps = 3, units = 5, probes = 10;
+  const RowMatrix trace = make_multislice_trace(epochs * steps, units, probes, 2, 5);
+  const Options opt = small_scalable();
+  RetentionPolicy policy;
+  policy.max_epochs = 4;
+  SnapshotStore store(policy);
+  WindowGraph graph(opt, 2);
+  for (Index e = 0; e < 3; ++e) {
+    store.push(snapshot_from_trace(trace, e, steps, units));
+    graph.update(store.view());
+  }
+  Snapshot bad = snapshot_from_trace(trace, 3, steps, units);
+  for (auto& v : bad.values) v = std::nanf("");
+  store.push(std::move(bad));
+  const std::string err = mmphate::testing::error_of([&] { graph.update(store.view()); });
+  EXPECT_NE(err.find("epoch 3"), std::string::npos) << err;
+  EXPECT_NE(err.find("NaN"), std::string::npos) << err;
+  EXPECT_EQ(graph.epochs(), (std::vector<std::int64_t>{0, 1, 2}));
+  {
+    SnapshotStore before(policy);
+    for (Index e = 0; e < 3; ++e) before.push(snapshot_from_trace(trace, e, steps, units));
+    expect_same_kernel(graph.build().K, scratch_kernel(before, opt));
+  }
+  // The rejected epoch pushed again with finite values, then the window slides on.
+  for (Index e = 3; e < epochs; ++e) {
+    store.push(snapshot_from_trace(trace, e, steps, units));
+    const WindowChange ch = graph.update(store.view());
+    EXPECT_EQ(ch.added, std::vector<std::int64_t>{e});
+    expect_same_kernel(graph.build().K, scratch_kernel(store, opt));
+  }
+  EXPECT_EQ(graph.epochs(), (std::vector<std::int64_t>{2, 3, 4, 5}));
+}
+
 // Incremental frames build P_L^t from the eigenpairs with lambda^t above power_floor only
 // (dsyevr over a value range): every entry stays within floor * sqrt(w_j / w_i) of the exact
 // P_L^t, and the pairs kept are the top of the full spectrum.

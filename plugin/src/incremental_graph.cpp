@@ -161,42 +161,72 @@ WindowChange WindowGraph::update(const SnapshotStore::View& view) {
     window_.clear();
     return change;
   }
+  // Strong guarantee: everything that can fail on bad input (layout, NaN policy, a rejected
+  // epoch) runs before the window is touched, so a throw leaves the previous window intact
+  // and the next update with a valid view goes on from it.
   const Snapshot& first = *view.snapshots.front();
-  if (window_.empty() || first.steps != steps_ || first.units != units_ || first.probes != probes_) {
-    change.reset = !window_.empty();
-    for (const auto& e : window_) change.removed.push_back(e->snap->epoch);
-    reset_layout(first);
-  }
-  if (opt_.intraslice_knn >= units_)
+  const bool relayout = window_.empty() || first.steps != steps_ || first.units != units_ || first.probes != probes_;
+  if (opt_.intraslice_knn >= first.units)
     throw Error("intraslice_knn = " + std::to_string(opt_.intraslice_knn) + " needs more than " +
-                std::to_string(opt_.intraslice_knn) + " units per slice, got " + std::to_string(units_));
-
-  std::unordered_map<const Snapshot*, std::unique_ptr<EpochGraph>> old;
-  for (auto& e : window_) old.emplace(e->snap.get(), std::move(e));
-  std::vector<std::unique_ptr<EpochGraph>> next;
-  std::vector<char> is_new;
-  for (const auto& snap : view.snapshots) {
-    if (snap->steps != steps_ || snap->units != units_ || snap->probes != probes_)
+                std::to_string(opt_.intraslice_knn) + " units per slice, got " + std::to_string(first.units));
+  for (const auto& snap : view.snapshots)
+    if (snap->steps != first.steps || snap->units != first.units || snap->probes != first.probes)
       throw Error("snapshot of epoch " + std::to_string(snap->epoch) + " has a different layout than the window");
+
+  // Kept entries by snapshot identity (each used once), fresh entries prepared aside.
+  std::unordered_map<const Snapshot*, std::size_t> old;
+  if (!relayout)
+    for (std::size_t p = 0; p < window_.size(); ++p) old.emplace(window_[p]->snap.get(), p);
+  std::vector<std::unique_ptr<EpochGraph>> fresh(view.snapshots.size());
+  std::vector<std::size_t> kept_at(view.snapshots.size(), 0);
+  std::vector<char> is_new(view.snapshots.size(), 0);
+  std::vector<char> kept(window_.size(), 0);
+  std::int32_t ordinal = next_ordinal_;
+  for (std::size_t i = 0; i < view.snapshots.size(); ++i) {
+    const SnapshotPtr& snap = view.snapshots[i];
     auto it = old.find(snap.get());
     if (it != old.end()) {
-      next.push_back(std::move(it->second));
+      kept_at[i] = it->second;
+      kept[it->second] = 1;
       old.erase(it);
-      is_new.push_back(0);
     } else {
-      next.push_back(prepare_epoch(snap, next_ordinal_++));
-      is_new.push_back(1);
-      change.added.push_back(snap->epoch);
+      fresh[i] = prepare_epoch(snap, ordinal++);
+      is_new[i] = 1;
     }
   }
-  for (auto& kv : old) change.removed.push_back(kv.second->snap->epoch);
+  std::vector<std::unique_ptr<EpochGraph>> next;
+  next.reserve(view.snapshots.size());
+  change.added.reserve(view.snapshots.size());
+  change.removed.reserve(window_.size());
+
+  // Commit (nothing below throws on bad input).
+  change.reset = relayout && !window_.empty();
+  for (std::size_t p = 0; p < window_.size(); ++p)
+    if (!kept[p]) change.removed.push_back(window_[p]->snap->epoch);
   std::sort(change.removed.begin(), change.removed.end());
+  for (std::size_t i = 0; i < view.snapshots.size(); ++i) {
+    if (is_new[i]) {
+      change.added.push_back(view.snapshots[i]->epoch);
+      next.push_back(std::move(fresh[i]));
+    } else {
+      next.push_back(std::move(window_[kept_at[i]]));
+    }
+  }
+  if (relayout) reset_layout(first);
   window_ = std::move(next);
-  if (opt_.multislice_mode == MultisliceMode::scalable && (!change.added.empty() || !change.removed.empty()))
-    update_lists(is_new, change);
+  next_ordinal_ = ordinal;
+  if (opt_.multislice_mode == MultisliceMode::scalable && (!change.added.empty() || !change.removed.empty())) {
+    try {
+      update_lists(is_new, change);
+    } catch (...) {
+      // Only an allocation failure gets here, with lists half updated: drop the window so
+      // the next update rebuilds it instead of building from inconsistent lists.
+      window_.clear();
+      throw;
+    }
+  }
   return change;
 }
-
 
 WindowGraph::OrdinalMap WindowGraph::ordinal_map() const {
   OrdinalMap map;
