@@ -21,10 +21,12 @@
 #include "mmphate/kmeans.hpp"
 #include "mmphate/landmarks.hpp"
 #include "mmphate/mds.hpp"
+#include "mmphate/normalize.hpp"
 #include "mmphate/parallel.hpp"
 #include "mmphate/phate.hpp"
 #include "mmphate/potential.hpp"
 #include "mmphate/spectral.hpp"
+#include "mmphate/trace.hpp"
 #include "mmphate/von_neumann.hpp"
 
 #include "test_util.hpp"
@@ -684,6 +686,51 @@ TEST(Engine, RunMultisliceWithConstantUnitIsFinite) {
   EXPECT_GE(r.t, 1);
   EXPECT_TRUE(r.t_automatic);
   EXPECT_EQ(r.entropy.size(), 100u);
+}
+
+// Huge finite values (|x| ~ 1e200: squared norms overflow). run_phate embeds them exactly as
+// the same data scaled into range by a power of two (before: a crash in the kNN search).
+TEST(Engine, RunPhateOnHugeValuesEqualsTheRescaledData) {
+  const RowMatrix X = random_matrix(200, 10, 41, 1e200);
+  const Options o = small_options();
+  const EmbedResult a = run_phate(X, o);
+  ASSERT_TRUE(a.embedding.allFinite());
+  EXPECT_GT((a.embedding.rowwise() - a.embedding.colwise().mean()).norm(), 1e-3);
+  const double s = distance_safe_scale(X);
+  ASSERT_LT(s, 1.0);
+  const EmbedResult b = run_phate(X * s, o);
+  EXPECT_EQ(a.t, b.t);
+  EXPECT_EQ((a.embedding - b.embedding).cwiseAbs().maxCoeff(), 0.0);
+}
+
+// A trace of huge values through run_multislice. normalize on: the rows are z-scored like the
+// unit-scale trace (before: every node became a zero vector while constant_nodes said 0);
+// normalize off: embedded as the trace scaled into range.
+TEST(Engine, RunMultisliceOnHugeValuesNormalizedOrNot) {
+  const Index slices = 5, units = 6, probes = 8;
+  const RowMatrix unit = random_matrix(slices * units, probes, 42);
+  const RowMatrix F = unit * 1e200;
+  Options o = Options::mphate();
+  o.threads = 1;
+  const EmbedResult on = run_multislice(F, slices, units, o);
+  EXPECT_EQ(on.constant_nodes, 0);
+  ASSERT_TRUE(on.embedding.allFinite());
+  EXPECT_GT((on.embedding.rowwise() - on.embedding.colwise().mean()).norm(), 1e-3);
+  const TraceShape shape = slice_trace_shape(F, slices, units);
+  EXPECT_LT((prepare_trace(F, shape, o).features - prepare_trace(unit, shape, o).features).cwiseAbs().maxCoeff(),
+            1e-12);
+
+  for (Options m : {Options::mphate(), Options::mmphate_scalable()}) {
+    m.threads = 1;
+    m.normalize = false;
+    m.interslice_edges = 0;
+    m.interslice_knn = 5;
+    const EmbedResult off = run_multislice(F, slices, units, m);
+    ASSERT_TRUE(off.embedding.allFinite());
+    const EmbedResult ref = run_multislice(RowMatrix(F * distance_safe_scale(F)), slices, units, m);
+    EXPECT_EQ(off.t, ref.t);
+    EXPECT_EQ((off.embedding - ref.embedding).cwiseAbs().maxCoeff(), 0.0);
+  }
 }
 
 TEST(Engine, RunPhateSmallDataIsFiniteDeterministicAndKeepsClusters) {

@@ -92,6 +92,21 @@ TEST(Normalize, ConstantRowsBecomeZerosNotNan) {
   EXPECT_NEAR(X.row(1).mean(), 0.0, 1e-12);
 }
 
+// Rows too large to square (|x| ~ 1e200) are standardised like the same row at unit scale,
+// not flattened to zeros without being counted as constant (sd was Inf before).
+TEST(Normalize, HugeRowsAreStandardisedNotFlattened) {
+  const RowMatrix base = random_matrix(6, 9, 12);
+  RowMatrix huge = base * 1e200;
+  RowMatrix unit = base;
+  EXPECT_EQ(zscore_rows(huge), 0);
+  EXPECT_EQ(zscore_rows(unit), 0);
+  EXPECT_TRUE(huge.allFinite());
+  EXPECT_LT((huge - unit).cwiseAbs().maxCoeff(), 1e-12);
+  RowMatrix flat = RowMatrix::Constant(2, 5, 3e250);
+  EXPECT_EQ(zscore_rows(flat), 2);
+  EXPECT_EQ(flat.cwiseAbs().maxCoeff(), 0.0);
+}
+
 TEST(Normalize, RequireFiniteReportsCountAndFirstPosition) {
   RowMatrix X = RowMatrix::Ones(3, 4);
   EXPECT_NO_THROW(require_finite(X, "input"));
@@ -192,6 +207,30 @@ TEST(Knn, RejectsKNotBelowN) {
   EXPECT_THROW(knn_search(X, 6, KnnMethod::kdtree), Error);
   EXPECT_NO_THROW(knn_search(X, 4, KnnMethod::exact));
   EXPECT_THROW(knn_search(random_matrix(1, 2, 6), 1, KnnMethod::exact), Error);
+}
+
+// Huge finite values: squared norms overflow to Inf and the GEMM distances to NaN. The index
+// refuses them with a message naming the magnitude and the allowed range (before, the brute
+// force search found no candidate and read past its list); NaN input is refused too.
+TEST(Knn, RefusesValuesWhoseSquaredDistancesOverflow) {
+  const RowMatrix X = random_matrix(40, 5, 3, 1e200);
+  for (KnnMethod m : {KnnMethod::exact, KnnMethod::kdtree}) {
+    const std::string err = mmphate::testing::error_of([&] { knn_search(X, 3, m, 1); });
+    EXPECT_NE(err.find("overflow squared distances"), std::string::npos) << err;
+    EXPECT_NE(err.find("2^400"), std::string::npos) << err;
+  }
+  RowMatrix bad = random_matrix(10, 3, 4);
+  bad(2, 1) = std::numeric_limits<double>::quiet_NaN();
+  EXPECT_NE(mmphate::testing::error_of([&] { knn_search(bad, 3, KnnMethod::exact, 1); }).find("NaN"),
+            std::string::npos);
+  // The same points scaled into range by distance_safe_scale (a power of two) search fine.
+  const double s = distance_safe_scale(X);
+  int e = 0;
+  EXPECT_EQ(std::frexp(s, &e), 0.5);  // a power of two
+  const Neighbors nb = knn_search(X * s, 3, KnnMethod::exact, 1);
+  const Neighbors ref = knn_search(random_matrix(40, 5, 3, 1.0), 3, KnnMethod::exact, 1);
+  EXPECT_EQ(nb.index, ref.index);
+  EXPECT_EQ(distance_safe_scale(random_matrix(5, 3, 1)), 1.0);
 }
 
 TEST(Knn, ChooseMethodHonoursRequestAndSize) {

@@ -3,10 +3,13 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <limits>
 #include <nanoflann.hpp>
+#include <sstream>
 
 #include "mmphate/error.hpp"
 #include "mmphate/log.hpp"
+#include "mmphate/normalize.hpp"
 #include "mmphate/parallel.hpp"
 
 namespace mmphate {
@@ -57,6 +60,15 @@ KnnIndex::KnnIndex(const RowMatrix& X, KnnMethod method, int threads)
     : X_(X), requested_(method), method_(choose_knn_method(X.rows(), X.cols(), method)), threads_(threads) {
   if (X.rows() < 2) throw Error("nearest-neighbour search needs at least 2 points, got " +
                                 std::to_string(X.rows()));
+  // NaN/Inf, or squared distances that overflow, would leave the searches without candidates.
+  if (!X.allFinite()) throw Error("nearest-neighbour search: the points hold NaN/Inf values");
+  if (distance_safe_scale(X) < 1.0) {
+    std::ostringstream os;
+    os << "nearest-neighbour search: values up to " << X.cwiseAbs().maxCoeff()
+       << " in magnitude would overflow squared distances (allowed: |x| < 2^400 ~ 2.6e120; "
+          "scale the data, e.g. with distance_safe_scale in normalize.hpp)";
+    throw Error(os.str());
+  }
   if (method_ == KnnMethod::kdtree) tree_ = new Tree(X_);
 }
 
@@ -127,12 +139,15 @@ Neighbors KnnIndex::search(const std::vector<Index>& rows, int k, KnnMethod meth
       tree_->tree.findNeighbors(rs, X_.row(i).data(), nanoflann::SearchParams());
       int w = 0;
       bool self_seen = false;
-      for (int j = 0; j <= k && w < k; ++j) {
+      const int found = static_cast<int>(rs.size());
+      for (int j = 0; j < found && w < k; ++j) {
         if (idx[j] == static_cast<int>(i) && !self_seen) { self_seen = true; continue; }
         out.index[r * k + w] = idx[j];
         out.distance[r * k + w] = std::sqrt(d2[j]);
         ++w;
       }
+      if (w < k) throw Error("nearest-neighbour search: the k-d tree found " + std::to_string(w) + " of " +
+                             std::to_string(k) + " neighbours of point " + std::to_string(i));
     });
     return out;
   }
@@ -156,6 +171,8 @@ Neighbors KnnIndex::search(const std::vector<Index>& rows, int k, KnnMethod meth
     for (Index r = 0; r < count; ++r) {
       const Index i = rows[r0 + r];
       d2 = sq.array() + sq(i) - 2.0 * G.row(r).transpose().array();
+      // NaN (Inf - Inf) would break the selection's ordering: rank it last.
+      d2 = d2.isNaN().select(std::numeric_limits<double>::infinity(), d2);
       d2(i) = std::numeric_limits<double>::infinity();
       // Select on plain doubles (half the bytes moved of (value, index) pairs), then collect.
       std::copy(d2.data(), d2.data() + n, scratch.begin());
@@ -165,7 +182,12 @@ Neighbors KnnIndex::search(const std::vector<Index>& rows, int k, KnnMethod meth
       const double cut = scratch[m - 1] + 1e-13 * (sq(i) + sq_max);
       exact.clear();
       for (Index j = 0; j < n; ++j)
-        if (d2(j) <= cut) exact.emplace_back(std::sqrt(exact_sq_distance(X_, i, j)), static_cast<int>(j));
+        if (j != i && d2(j) <= cut) exact.emplace_back(std::sqrt(exact_sq_distance(X_, i, j)), static_cast<int>(j));
+      if (static_cast<int>(exact.size()) < k) {  // never read past the candidates: measure every point
+        exact.clear();
+        for (Index j = 0; j < n; ++j)
+          if (j != i) exact.emplace_back(std::sqrt(exact_sq_distance(X_, i, j)), static_cast<int>(j));
+      }
       std::sort(exact.begin(), exact.end());
       for (int j = 0; j < k; ++j) {
         out.index[(r0 + r) * k + j] = exact[j].second;

@@ -8,6 +8,7 @@
 #include "mmphate/kernel.hpp"
 #include "mmphate/knn.hpp"
 #include "mmphate/log.hpp"
+#include "mmphate/normalize.hpp"
 #include "mmphate/parallel.hpp"
 #include "mmphate/potential.hpp"
 #include "mmphate/sparse_build.hpp"
@@ -190,6 +191,13 @@ SparseMatrix multislice_kernel(const RowMatrix& features, const NodeIndex& nodes
     throw Error("multislice kernel: " + std::to_string(features.rows()) + " feature rows for " +
                 std::to_string(nodes.size()) + " nodes");
   if (features.cols() < 1) throw Error("multislice input: the probe set is empty (0 probes)");
+  // Features prepared elsewhere may square to Inf: the kernel is scale-invariant, so rescale
+  // exactly by a power of two (prepare_trace output is already in range).
+  if (const double s = distance_safe_scale(features); s != 1.0) {
+    logger()->warn("multislice features up to {:.3g} in magnitude scaled by 2^{} (squared distances would overflow)",
+                   1.0 / s, std::ilogb(s));
+    return multislice_kernel(RowMatrix(features * s), nodes, opt, info);
+  }
   if (opt.intraslice_knn >= shape.units)
     throw Error("intraslice_knn = " + std::to_string(opt.intraslice_knn) + " needs more than " +
                 std::to_string(opt.intraslice_knn) + " units per slice, got " + std::to_string(shape.units));

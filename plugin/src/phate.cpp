@@ -53,6 +53,14 @@ RowMatrix pca(const RowMatrix& data, int n_components) {
 }
 
 SparseMatrix phate_kernel(const RowMatrix& data, const Options& opt, KnnMethod* used) {
+  // Magnitudes whose squares overflow (|x| >= ~1e154) would turn distances and the PCA's
+  // covariance into Inf/NaN: rescale by a power of two first (exact; the alpha-decay kernel
+  // does not depend on a global scale).
+  if (const double s = distance_safe_scale(data); s != 1.0) {
+    logger()->warn("input values up to {:.3g} in magnitude would overflow squared distances; data scaled by 2^{} "
+                   "(exact; the kernel does not depend on the scale)", 1.0 / s, std::ilogb(s));
+    return phate_kernel(data * s, opt, used);
+  }
   RowMatrix X;
   const RowMatrix* src = &data;
   if (opt.n_pca > 0 && data.cols() > opt.n_pca) {

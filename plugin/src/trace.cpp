@@ -101,7 +101,14 @@ PreparedTrace prepare_trace(const RowMatrix& raw, const TraceShape& shape, const
     if (out.nonfinite_values > 0)
       out.features = out.features.unaryExpr([](double v) { return std::isfinite(v) ? v : 0.0; });
   }
-  if (opt.normalize) out.constant_nodes = zscore_rows(out.features);
+  if (opt.normalize) {
+    out.constant_nodes = zscore_rows(out.features);
+  } else if (const double s = distance_safe_scale(out.features); s != 1.0) {
+    // One factor for the whole trace, so distances between nodes stay comparable.
+    out.features *= s;
+    logger()->warn("trace values up to {:.3g} in magnitude would overflow squared distances; features scaled by 2^{} "
+                   "(exact; the kernel does not depend on the scale)", 1.0 / s, std::ilogb(s));
+  }
   if (out.constant_nodes > 0)
     logger()->info("{} of {} nodes have a constant trace (dead or saturated units); they become zero vectors",
                    out.constant_nodes, out.features.rows());

@@ -31,7 +31,9 @@ KnnMethod choose_knn_method(Index n, Index dims, KnnMethod requested);
 
 class KnnIndex {
  public:
-  // X must outlive the index.
+  // X must outlive the index. Its values must be finite and below 2^400 in magnitude, so
+  // squared distances cannot overflow (normalize.hpp's distance_safe_scale brings data in
+  // range); otherwise the constructor throws mmphate::Error.
   KnnIndex(const RowMatrix& X, KnnMethod method, int threads);
   ~KnnIndex();
   KnnIndex(const KnnIndex&) = delete;

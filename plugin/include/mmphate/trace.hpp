@@ -48,7 +48,10 @@ struct PreparedTrace {
 // Shape of M-PHATE-style input [slices, units, probes] (steps = 1); checks the row count.
 TraceShape slice_trace_shape(const RowMatrix& features, Index slices, Index units);
 
-// raw: (epochs * steps * units) x probes. Applies opt.nan_policy and opt.normalize.
+// raw: (epochs * steps * units) x probes. Applies opt.nan_policy and opt.normalize. Without
+// normalisation, values whose squared distances would overflow double (|x| above ~1e120) are
+// multiplied by one power of two (distance_safe_scale in normalize.hpp): exact, and the
+// multislice kernel is scale-invariant.
 // node_valid (optional, one per node): nodes marked 0 (padded time steps) never become graph
 // nodes, whatever their values.
 PreparedTrace prepare_trace(const RowMatrix& raw, const TraceShape& shape, const Options& opt,
