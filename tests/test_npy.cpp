@@ -14,7 +14,11 @@
 #include <string>
 #include <vector>
 
+#include <sys/stat.h>
+
+#include "mmphate/atomic_file.hpp"
 #include "mmphate/error.hpp"
+#include "mmphate/memory.hpp"
 #include "mmphate/npy.hpp"
 
 using namespace mmphate;
@@ -259,4 +263,89 @@ TEST(Npy, WriteToMissingDirectoryThrows) {
   TempDir dir;
   std::vector<double> v = {1.0};
   EXPECT_THROW(write_npy(dir.file("no/such/dir/x.npy"), v.data(), {1}), Error);
+}
+
+// A tiny file whose header claims 2.4 GB is refused from its size, before any allocation
+// (before: the reader allocated the claim, then reported truncated data; larger claims threw
+// std::bad_alloc).
+TEST(Npy, HugeClaimIsRefusedBeforeAllocating) {
+  TempDir dir;
+  const std::string p = dir.file("claim.npy");
+  std::vector<double> d(8, 1.0);
+  write_raw_npy(p, "{'descr': '<f8', 'fortran_order': False, 'shape': (30000000, 10), }", bytes_of(d));
+  const double before = peak_rss_mb();
+  expect_read_error(p, {"truncated", "[30000000, 10]", "2400000000", "holds 64"});
+  EXPECT_LT(peak_rss_mb() - before, 100.0);
+  write_raw_npy(p, "{'descr': '<f8', 'fortran_order': False, 'shape': (1000000000000000,), }", bytes_of(d));
+  expect_read_error(p, {"truncated", "8000000000000000"});
+}
+
+TEST(Npy, NegativeZeroAndOverflowingShapesThrow) {
+  TempDir dir;
+  const std::string p = dir.file("shape.npy");
+  std::vector<double> d(6, 1.0);
+  write_raw_npy(p, "{'descr': '<f8', 'fortran_order': False, 'shape': (-1, 6), }", bytes_of(d));
+  expect_read_error(p, {"bad shape entry '-1'", "integers >= 1"});
+  write_raw_npy(p, "{'descr': '<f8', 'fortran_order': False, 'shape': (10, 0), }", {});
+  expect_read_error(p, {"empty", "[10, 0]"});
+  write_raw_npy(p, "{'descr': '<f8', 'fortran_order': False, 'shape': (4294967296, 4294967296, 4), }", bytes_of(d));
+  expect_read_error(p, {"overflows", "[4294967296, 4294967296, 4]"});
+  write_raw_npy(p, "{'descr': '<f8', 'fortran_order': False, 'shape': (2305843009213693952,), }", bytes_of(d));
+  expect_read_error(p, {"overflows the byte count"});
+  write_raw_npy(p, "{'descr': '<f8', 'fortran_order': False, 'shape': (99999999999999999999999,), }", bytes_of(d));
+  expect_read_error(p, {"too large"});
+}
+
+TEST(Npy, TrailingBytesThrow) {
+  TempDir dir;
+  const std::string p = dir.file("trailing.npy");
+  std::vector<double> d = {1, 2, 3, 4, 5, 6, 7};  // one element more than (2, 3)
+  write_raw_npy(p, "{'descr': '<f8', 'fortran_order': False, 'shape': (2, 3), }", bytes_of(d));
+  expect_read_error(p, {"8 unexpected trailing byte(s)", "48 bytes"});
+}
+
+// Output paths that are not regular files: a FIFO is refused (before: replaced by a regular
+// file through the temporary + rename), a symbolic link keeps being a link and its target
+// gets the data, a dangling link creates its target.
+TEST(Npy, WritesThroughLinksAndRefusesFifos) {
+  TempDir dir;
+  std::vector<double> v = {1.0, 2.0};
+  const std::string fifo = dir.file("pipe.npy");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0644), 0);
+  try {
+    write_npy(fifo, v.data(), {2});
+    ADD_FAILURE() << "a FIFO was written";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("FIFO"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find(fifo), std::string::npos) << e.what();
+  }
+  EXPECT_TRUE(fs::is_fifo(fifo));
+  EXPECT_THROW(write_file_atomic(fifo, "x"), Error);
+  EXPECT_THROW(require_writable(fifo), Error);
+  EXPECT_TRUE(fs::is_fifo(fifo));
+
+  fs::create_directories(dir.file("real"));
+  const std::string target = dir.file("real/out.npy");
+  write_npy(target, v.data(), {2});
+  const std::string link = dir.file("link.npy");
+  fs::create_symlink("real/out.npy", link);  // relative, resolved against the link's folder
+  std::vector<double> w = {3.0, 4.0, 5.0};
+  write_npy(link, w.data(), {3});
+  EXPECT_TRUE(fs::is_symlink(link));
+  EXPECT_EQ(read_npy(target).shape, std::vector<std::size_t>{3});
+  EXPECT_FALSE(fs::exists(target + ".tmp"));
+
+  const std::string dangling = dir.file("dangling.npy");
+  fs::create_symlink(dir.file("real/new.npy"), dangling);
+  write_file_atomic(dangling, "hello");
+  EXPECT_TRUE(fs::is_symlink(dangling));
+  EXPECT_TRUE(fs::is_regular_file(dir.file("real/new.npy")));
+  EXPECT_EQ(fs::file_size(dir.file("real/new.npy")), 5u);
+
+  // A character device is written in place, never replaced.
+  if (fs::exists("/dev/null") && fs::is_character_file("/dev/null")) {
+    EXPECT_TRUE(resolve_write_target("/dev/null").in_place);
+    EXPECT_TRUE(resolve_write_target(dir.file("fresh.npy")).path == dir.file("fresh.npy"));
+  }
+  EXPECT_THROW(write_file_atomic(dir.file("real"), "x"), Error);  // a directory
 }

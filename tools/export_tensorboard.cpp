@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "colors.hpp"
+#include "mmphate/atomic_file.hpp"
 #include "mmphate/error.hpp"
 #include "mmphate/frame_reader.hpp"
 #include "mmphate/log.hpp"
@@ -34,14 +35,7 @@ std::string cell(std::string s) {
   return s.empty() ? "-" : s;
 }
 
-void write_atomic(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary);
-    if (!out || !(out << text)) throw Error("cannot write '" + path + "'");
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) throw Error("cannot write '" + path + "'");
-}
+void write_atomic(const std::string& path, const std::string& text) { write_file_atomic(path, text); }
 
 }  // namespace
 

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <fstream>
 
+#include "mmphate/atomic_file.hpp"
 #include "mmphate/error.hpp"
 
 namespace mmphate::view {
@@ -130,13 +131,7 @@ void write_png(const std::string& path, const Image& img) {
   chunk(png, "IHDR", ihdr);
   chunk(png, "IDAT", z);
   chunk(png, "IEND", "");
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary);
-    if (!out || !out.write(png.data(), static_cast<std::streamsize>(png.size())))
-      throw Error("cannot write '" + path + "'");
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) throw Error("cannot write '" + path + "'");
+  write_file_atomic(path, png);
 }
 
 }  // namespace mmphate::view

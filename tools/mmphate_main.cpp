@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "mmphate/atomic_file.hpp"
 #include "mmphate/error.hpp"
 #include "mmphate/log.hpp"
 #include "mmphate/allocator.hpp"
@@ -109,17 +110,6 @@ Parsed parse(int argc, char** argv, Options defaults, const std::vector<std::str
   }
   return p;
 }
-
-// Fails before any computation when the output cannot be created.
-void require_writable(const std::string& path) {
-  const std::string probe = path + ".tmp";
-  {
-    std::ofstream out(probe, std::ios::binary | std::ios::app);
-    if (!out) throw Error("cannot write '" + path + "' (missing directory or no permission)");
-  }
-  std::remove(probe.c_str());
-}
-
 
 json summary_json(const EmbedResult& r, const Options& o, double wall) {
   json j;
@@ -314,11 +304,7 @@ int cmd_embed(int argc, char** argv) {
   s["dropped_nodes"] = r.dropped_nodes;
   s["nonfinite_values"] = r.nonfinite_values;
   s["scores"] = scores;
-  {
-    std::ofstream out(out_dir + "/summary.json");
-    if (!out) throw Error("cannot write '" + out_dir + "/summary.json'");
-    out << s.dump(2) << "\n";
-  }
+  write_file_atomic(out_dir + "/summary.json", s.dump(2) + "\n");
   std::cout << s.dump(2) << std::endl;
   logger()->info("wrote {}/embedding.npy, nodes.npy, summary.json", out_dir);
   return 0;

@@ -12,6 +12,7 @@
 
 #include "colors.hpp"
 #include "image.hpp"
+#include "mmphate/atomic_file.hpp"
 #include "mmphate/error.hpp"
 #include "mmphate/frame_reader.hpp"
 #include "mmphate/log.hpp"
@@ -39,14 +40,7 @@ void make_dir(const std::string& d) {
   if (::mkdir(d.c_str(), 0755) != 0 && errno != EEXIST) throw Error("cannot create directory '" + d + "'");
 }
 
-void write_text(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary);
-    if (!out || !(out << text)) throw Error("cannot write '" + path + "'");
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) throw Error("cannot write '" + path + "'");
-}
+void write_text(const std::string& path, const std::string& text) { write_file_atomic(path, text); }
 
 std::string caption(const Frame& f) {
   return "epoch " + std::to_string(f.epoch) + " (frame " + std::to_string(f.frame) + ")";

@@ -1,10 +1,15 @@
 #include "mmphate/npy.hpp"
 
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <sstream>
 
+#include "mmphate/atomic_file.hpp"
 #include "mmphate/error.hpp"
 
 namespace mmphate {
@@ -50,6 +55,14 @@ std::string dict_value(const std::string& header, const std::string& key, const 
   return v;
 }
 
+std::string shape_string(const std::vector<std::size_t>& shape) {
+  std::string s;
+  for (auto d : shape) s += (s.empty() ? "" : ", ") + std::to_string(d);
+  return "[" + s + "]";
+}
+
+// Dimensions are decimal integers >= 1: a negative, empty (0) or non-numeric entry is an
+// error, as is a shape whose element count overflows.
 std::vector<std::size_t> parse_shape(const std::string& text, const std::string& path) {
   std::vector<std::size_t> shape;
   std::string inner = text.substr(1, text.size() - 2);
@@ -60,12 +73,54 @@ std::vector<std::size_t> parse_shape(const std::string& text, const std::string&
     if (a == std::string::npos) continue;
     std::size_t b = item.find_last_not_of(' ');
     item = item.substr(a, b - a + 1);
+    if (item.find_first_not_of("0123456789") != std::string::npos)
+      throw Error(path + ": bad shape entry '" + item + "' in .npy header (allowed: integers >= 1)");
+    errno = 0;
     char* endp = nullptr;
-    unsigned long long v = std::strtoull(item.c_str(), &endp, 10);
-    if (endp == item.c_str() || *endp != '\0') throw Error(path + ": bad shape entry '" + item + "'");
+    const unsigned long long v = std::strtoull(item.c_str(), &endp, 10);
+    if (errno == ERANGE || *endp != '\0')
+      throw Error(path + ": shape entry '" + item + "' in .npy header is too large");
     shape.push_back(static_cast<std::size_t>(v));
   }
+  for (auto d : shape)
+    if (d == 0) throw Error(path + ": the array is empty: shape " + shape_string(shape) + " has a dimension 0");
+  std::size_t n = 1;
+  for (auto d : shape)
+    if (__builtin_mul_overflow(n, d, &n))
+      throw Error(path + ": shape " + shape_string(shape) + " in .npy header overflows the element count");
   return shape;
+}
+
+// Reads exactly `nbytes` of payload and checks that nothing follows. With a regular file the
+// size is checked against the header's claim before any allocation; other inputs (pipes) are
+// read in bounded chunks, so a false claim never allocates more than the data that arrived.
+void read_payload(std::ifstream& in, const std::string& path, std::size_t nbytes, NpyArray& arr) {
+  const std::string claim = "shape " + shape_string(arr.shape) + " of " + npy_type_name(arr.type) + " needs " +
+                            std::to_string(nbytes) + " bytes of data";
+  struct stat st {};
+  const std::streamoff offset = in.tellg();
+  if (::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && offset >= 0) {
+    const auto size = static_cast<std::uint64_t>(st.st_size), start = static_cast<std::uint64_t>(offset);
+    const std::uint64_t available = size > start ? size - start : 0;
+    if (available < nbytes)
+      throw Error(path + ": truncated data: the header's " + claim + ", the file holds " + std::to_string(available));
+    if (available > nbytes)
+      throw Error(path + ": " + std::to_string(available - nbytes) +
+                  " unexpected trailing byte(s) after the data (the header's " + claim + ")");
+    arr.bytes.reserve(nbytes);  // the file holds them
+  }
+  constexpr std::size_t kChunk = std::size_t{64} << 20;
+  std::size_t got = 0;
+  while (got < nbytes) {
+    const std::size_t step = std::min(kChunk, nbytes - got);
+    arr.bytes.resize(got + step);
+    in.read(reinterpret_cast<char*>(arr.bytes.data() + got), static_cast<std::streamsize>(step));
+    got += static_cast<std::size_t>(in.gcount());
+    if (static_cast<std::size_t>(in.gcount()) != step)
+      throw Error(path + ": truncated data: the header's " + claim + ", found " + std::to_string(got));
+  }
+  if (in.peek() != std::char_traits<char>::eof())
+    throw Error(path + ": unexpected trailing bytes after the data (the header's " + claim + ")");
 }
 
 template <typename T>
@@ -87,28 +142,18 @@ void write_impl(const std::string& path, const T* data, const std::vector<std::s
   std::size_t count = 1;
   for (auto s : shape) count *= s;
 
-  // Write to a temporary name and rename: a killed process never leaves a half-written
-  // file under the final name.
-  const std::string tmp = path + ".tmp";
-  std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-  if (!out) throw Error("cannot open '" + path + "' for writing (missing directory or no permission)");
-  const char magic[] = "\x93NUMPY\x01\x00";
-  out.write(magic, 8);
-  const auto hlen = static_cast<std::uint16_t>(header.size());
-  const unsigned char lenbytes[2] = {static_cast<unsigned char>(hlen & 0xff),
-                                     static_cast<unsigned char>(hlen >> 8)};
-  out.write(reinterpret_cast<const char*>(lenbytes), 2);
-  out.write(header.data(), static_cast<std::streamsize>(header.size()));
-  out.write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(count * sizeof(T)));
-  out.close();
-  if (!out) {
-    std::remove(tmp.c_str());
-    throw Error("failed writing '" + path + "' (disk full or unwritable?)");
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    throw Error("cannot move '" + tmp + "' to '" + path + "'");
-  }
+  // Temporary name + rename (atomic_file.hpp): a killed process never leaves a half-written
+  // file under the final name, and device nodes, FIFOs and links are handled, not replaced.
+  write_file_atomic(path, [&](std::ostream& out) {
+    const char magic[] = "\x93NUMPY\x01\x00";
+    out.write(magic, 8);
+    const auto hlen = static_cast<std::uint16_t>(header.size());
+    const unsigned char lenbytes[2] = {static_cast<unsigned char>(hlen & 0xff),
+                                       static_cast<unsigned char>(hlen >> 8)};
+    out.write(reinterpret_cast<const char*>(lenbytes), 2);
+    out.write(header.data(), static_cast<std::streamsize>(header.size()));
+    out.write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(count * sizeof(T)));
+  });
 }
 
 }  // namespace
@@ -201,22 +246,16 @@ NpyArray read_npy(const std::string& path) {
     throw Error(path + ": Fortran-ordered arrays are not supported; save with C order (np.ascontiguousarray)");
   arr.shape = parse_shape(dict_value(header, "shape", path), path);
 
-  const std::size_t nbytes = arr.size() * element_size(arr.type);
-  arr.bytes.resize(nbytes);
-  in.read(reinterpret_cast<char*>(arr.bytes.data()), static_cast<std::streamsize>(nbytes));
-  if (static_cast<std::size_t>(in.gcount()) != nbytes)
-    throw Error(path + ": truncated data: expected " + std::to_string(nbytes) + " bytes, found " +
-                std::to_string(in.gcount()));
+  std::size_t nbytes = 0;
+  if (__builtin_mul_overflow(arr.size(), element_size(arr.type), &nbytes))
+    throw Error(path + ": shape " + shape_string(arr.shape) + " in .npy header overflows the byte count");
+  read_payload(in, path, nbytes, arr);
   return arr;
 }
 
 RowMatrix read_npy_matrix(const std::string& path) {
   NpyArray a = read_npy(path);
-  if (a.shape.size() != 2) {
-    std::string s;
-    for (auto d : a.shape) s += (s.empty() ? "" : ", ") + std::to_string(d);
-    throw Error(path + ": expected a 2-D array [rows, cols], got shape [" + s + "]");
-  }
+  if (a.shape.size() != 2) throw Error(path + ": expected a 2-D array [rows, cols], got shape " + shape_string(a.shape));
   if (a.type != NpyType::float32 && a.type != NpyType::float64)
     throw Error(path + ": expected float32 or float64 data, got " + npy_type_name(a.type));
   std::vector<double> v = a.to_double();
