@@ -81,6 +81,31 @@ expect_error faithful-budget 1 "memory_budget_gb" -- embed "$fixtures/synthetic_
 expect_error label-count 1 "labels for" -- embed "$fixtures/synthetic_mphate/input.npy" "$tmp/e" --labels "$fixtures/lstm16_8epochs/probe_labels.npy"
 expect_error score-rows 1 "rows but the trace has" -- score "$fixtures/synthetic_mphate/input.npy" "$fixtures/tree_phate/embedding_seed42.npy"
 
+# Integers beyond the field's type are refused by name, never wrapped (knn 4294967297 ran as
+# knn 1, threads 4294967298 as 2); size-like options are bounded (t_max 2^31 - 1 took 15 GB).
+tree="$fixtures/tree_phate/input.npy"
+expect_error knn-wraps 1 "option knn = 4294967297: allowed integers in \[1, 100000\]" -- phate "$tree" "$tmp/o.npy" --knn 4294967297
+expect_error threads-wrap 1 "option threads = 4294967298: allowed integers in \[0, 1024\]" -- phate "$tree" "$tmp/o.npy" --threads 4294967298
+expect_error seed-negative 1 "option seed = -1: allowed integers in \[0, 18446744073709551615\]" -- phate "$tree" "$tmp/o.npy" --seed -1
+expect_error t-max-bound 1 "option t_max = 2147483647: allowed integers in \[3, 10000\]" -- phate "$tree" "$tmp/o.npy" --t_max 2147483647
+echo '{"knn": 4294967301}' >"$tmp/wrap_config.json"
+expect_error config-wraps 1 "key 'knn': invalid option knn = 4294967301" -- phate "$tree" "$tmp/o.npy" --config "$tmp/wrap_config.json"
+expect_error max-queries-negative 1 "option --max_queries = '-5': allowed" -- score "$fixtures/synthetic_mphate/input.npy" "$tmp/emb/embedding.npy" --max_queries -5
+expect_error k-wraps 1 "option --k = '4294967297': allowed" -- score "$fixtures/synthetic_mphate/input.npy" "$tmp/emb/embedding.npy" --k 4294967297
+# The largest seed is accepted and printed back exactly.
+if "$bin" phate "$tree" "$tmp/o.npy" --quiet --seed 18446744073709551615 --t 5 >"$tmp/seed.json" &&
+   grep -q '"seed": 18446744073709551615' "$tmp/seed.json"; then
+  passed=$((passed + 1)); else echo "FAIL largest seed"; cat "$tmp/seed.json"; fail=$((fail + 1)); fi
+
+# Outputs that are no regular file: a FIFO is refused before any work and stays a FIFO; a
+# symbolic link stays a link and its target receives the embedding.
+mkfifo "$tmp/fifo.npy"
+expect_error fifo-output 1 "refusing to write .*FIFO" -- phate "$tree" "$tmp/fifo.npy"
+if [ -p "$tmp/fifo.npy" ]; then passed=$((passed + 1)); else echo "FAIL the FIFO was replaced"; fail=$((fail + 1)); fi
+ln -s "$tmp/target.npy" "$tmp/link.npy"
+if "$bin" phate "$tree" "$tmp/link.npy" --quiet --t 5 >/dev/null && [ -L "$tmp/link.npy" ] && [ -s "$tmp/target.npy" ]; then
+  passed=$((passed + 1)); else echo "FAIL output through a symbolic link"; fail=$((fail + 1)); fi
+
 # n_landmark larger than n is fine (landmarks are simply not needed).
 if "$bin" phate "$fixtures/tree_phate/input.npy" "$tmp/o.npy" --n_landmark 5000 --quiet >/dev/null; then
   passed=$((passed + 1)); else echo "FAIL n_landmark > n"; fail=$((fail + 1)); fi

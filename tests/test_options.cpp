@@ -8,7 +8,9 @@
 #include <string>
 
 #include "mmphate/error.hpp"
+#include "mmphate/monitor_config.hpp"
 #include "mmphate/options.hpp"
+#include "test_util.hpp"
 
 using namespace mmphate;
 
@@ -225,4 +227,75 @@ TEST(OptionsJson, ValuesApplyWithTheirTypes) {
   EXPECT_FALSE(o.normalize);
   EXPECT_EQ(o.nan_policy, mmphate::NanPolicy::drop_node);
   EXPECT_EQ(o.seed, 9u);
+}
+
+// Size-like fields are bounded (t_max = 2^31 - 1 drove a 96-node embedding to 15 GB); the
+// message names the field, the value and the range.
+TEST(Options, ValidateBoundsSizeLikeFields) {
+  expect_invalid([](Options& o) { o.t_max = 2147483647; }, "t_max", "2147483647");
+  expect_invalid([](Options& o) { o.t = 10001; }, "t", "10001");
+  expect_invalid([](Options& o) { o.knn = 100001; }, "knn", "100001");
+  expect_invalid([](Options& o) { o.threads = 1025; }, "threads", "1025");
+  expect_invalid([](Options& o) { o.n_svd = 10001; }, "n_svd", "10001");
+  expect_invalid([](Options& o) { o.sgd_epochs = 100001; }, "sgd_epochs", "100001");
+  expect_invalid([](Options& o) { o.mds_max_iter = 1000001; }, "mds_max_iter", "1000001");
+  expect_invalid([](Options& o) { o.n_landmark = 1000001; }, "n_landmark", "1000001");
+  expect_invalid([](Options& o) { o.interslice_edges = 100001; }, "interslice_edges", "100001");
+  expect_invalid([](Options& o) { o.n_pca = 100001; }, "n_pca", "100001");
+  Options o;
+  o.t_max = 2147483647;
+  EXPECT_NE(mmphate::testing::error_of([&] { o.validate(); }).find("allowed integers in [3, 10000]"), std::string::npos);
+  o.t_max = 10000;
+  o.t = 10000;
+  o.threads = 1024;
+  EXPECT_NO_THROW(o.validate());
+}
+
+// Integers that do not fit the field are refused with the option, the value and the range
+// (they wrapped: --knn 4294967297 ran with knn 1, {"knn": 4294967301} with 5); a negative
+// seed was read as 2^64 - 1 and then failed with a bare "stoll".
+TEST(OptionsJson, IntegersNeverWrap) {
+  using mmphate::cli::apply_option;
+  using mmphate::cli::apply_options_json;
+  Options o;
+  auto flag_error = [&](const std::string& name, const std::string& value) {
+    return mmphate::testing::error_of([&] { apply_option(o, name, value); });
+  };
+  EXPECT_NE(flag_error("knn", "4294967297").find("option knn = 4294967297: allowed integers in [1, 100000]"),
+            std::string::npos);
+  EXPECT_NE(flag_error("threads", "4294967298").find("threads = 4294967298: allowed integers in [0, 1024]"),
+            std::string::npos);
+  EXPECT_NE(flag_error("t_max", "99999999999999999999").find("t_max = 99999999999999999999"), std::string::npos);
+  EXPECT_NE(flag_error("seed", "-1").find("seed = -1: allowed integers in [0, 18446744073709551615]"),
+            std::string::npos);
+  EXPECT_NE(flag_error("seed", "18446744073709551616").find("seed = 18446744073709551616"), std::string::npos);
+  EXPECT_NE(flag_error("knn", "5x").find("expects an integer"), std::string::npos);
+  EXPECT_EQ(o.knn, 5);
+  EXPECT_EQ(o.seed, 42u);
+
+  const std::string js = mmphate::testing::error_of([&] {
+    apply_options_json(o, nlohmann::json::parse(R"({"knn": 4294967301})"), "cfg.json");
+  });
+  EXPECT_NE(js.find("cfg.json: key 'knn': invalid option knn = 4294967301"), std::string::npos) << js;
+  EXPECT_NE(mmphate::testing::error_of([&] {
+              apply_options_json(o, nlohmann::json::parse(R"({"seed": -1})"), "cfg.json");
+            }).find("seed = -1"),
+            std::string::npos);
+  apply_options_json(o, nlohmann::json::parse(R"({"seed": 18446744073709551615})"), "cfg.json");
+  EXPECT_EQ(o.seed, 18446744073709551615ull);
+  const nlohmann::json back = mmphate::cli::options_to_json(o);  // threw "stoll" before
+  EXPECT_EQ(back["seed"].get<std::uint64_t>(), 18446744073709551615ull);
+}
+
+// The monitor config's embedding section goes through the same checks.
+TEST(OptionsJson, MonitorConfigEmbeddingIsBounded) {
+  mmphate::MonitorConfig cfg;
+  const std::string e = mmphate::testing::error_of([&] {
+    mmphate::apply_monitor_json(cfg, nlohmann::json::parse(R"({"embedding": {"t_max": 2147483647}})"), "mon.json");
+  });
+  EXPECT_NE(e.find("t_max = 2147483647: allowed integers in [3, 10000]"), std::string::npos) << e;
+  const std::string w = mmphate::testing::error_of([&] {
+    mmphate::apply_monitor_json(cfg, nlohmann::json::parse(R"({"embedding": {"knn": 4294967301}})"), "mon.json");
+  });
+  EXPECT_NE(w.find("knn = 4294967301"), std::string::npos) << w;
 }

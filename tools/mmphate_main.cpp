@@ -5,6 +5,8 @@
 // (2 for usage errors).
 #include <sys/stat.h>
 
+#include <cctype>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -195,18 +197,31 @@ RowMatrix read_trace(const std::string& path, TraceShape& shape) {
   return F;
 }
 
+// A command's integer flag, read wide and range-checked (std::stol accepted "-5" and threw a
+// bare "stol" for junk): the error names the flag, the value and the allowed range.
+long long parse_integer(const std::string& flag, const std::string& text, long long lo, long long hi,
+                        const std::string& allowed) {
+  errno = 0;
+  char* end = nullptr;
+  const long long v = std::strtoll(text.c_str(), &end, 10);
+  if (text.empty() || *end != '\0' || std::isspace(static_cast<unsigned char>(text[0])) || errno == ERANGE ||
+      v < lo || v > hi)
+    throw Error("invalid option --" + flag + " = '" + text + "': allowed " + allowed);
+  return v;
+}
+
 std::vector<int> parse_ks(const std::string& text) {
   std::vector<int> ks;
   std::stringstream ss(text);
   std::string item;
-  while (std::getline(ss, item, ',')) {
-    char* end = nullptr;
-    const long k = std::strtol(item.c_str(), &end, 10);
-    if (item.empty() || *end != '\0' || k < 1) throw Error("--k expects positive integers separated by commas, got '" + text + "'");
-    ks.push_back(static_cast<int>(k));
-  }
-  if (ks.empty()) throw Error("--k expects at least one value");
+  while (std::getline(ss, item, ','))
+    ks.push_back(static_cast<int>(parse_integer("k", item, 1, 100000, "integers in [1, 100000] separated by commas")));
+  if (ks.empty()) throw Error("invalid option --k = '" + text + "': allowed integers in [1, 100000] separated by commas");
   return ks;
+}
+
+Index parse_max_queries(const std::string& text) {
+  return parse_integer("max_queries", text, 0, Index{1} << 40, "integers in [0, 1099511627776] (0: every node)");
 }
 
 json scores_json(const CommunityScores& sc) {
@@ -252,7 +267,7 @@ int cmd_embed(int argc, char** argv) {
   ScoreOptions so;
   so.threads = p.opt.threads;
   if (p.extra.count("k")) so.ks = parse_ks(p.extra["k"]);
-  if (p.extra.count("max_queries")) so.max_queries = std::stol(p.extra["max_queries"]);
+  if (p.extra.count("max_queries")) so.max_queries = parse_max_queries(p.extra["max_queries"]);
   const std::string out_dir = p.positional[1];
   const auto t0 = std::chrono::steady_clock::now();
   TraceShape shape;
@@ -337,7 +352,7 @@ int cmd_score(int argc, char** argv) {
   ScoreOptions so;
   so.threads = p.opt.threads;
   if (p.extra.count("k")) so.ks = parse_ks(p.extra["k"]);
-  if (p.extra.count("max_queries")) so.max_queries = std::stol(p.extra["max_queries"]);
+  if (p.extra.count("max_queries")) so.max_queries = parse_max_queries(p.extra["max_queries"]);
   TraceShape shape;
   const RowMatrix raw = read_trace(p.positional[0], shape);
   const RowMatrix Y = read_npy_matrix(p.positional[1]);

@@ -174,7 +174,8 @@ int cmd_render(int argc, char** argv) {
   const std::string fmt = a.get("format", "png");
   if (fmt != "png" && fmt != "svg") throw UsageError("invalid --format '" + fmt + "': allowed png, svg");
   const double size_d = a.number("size", 800);
-  if (!(size_d >= 64 && size_d <= 8192)) throw UsageError("--size must be between 64 and 8192 pixels");
+  if (!(size_d >= 64 && size_d <= 8192) || size_d != static_cast<int>(size_d))
+    throw UsageError("invalid --size " + a.get("size", "") + ": allowed integers from 64 to 8192 (pixels)");
   const int size = static_cast<int>(size_d);
   View view{a.number("yaw", palette().yaw), a.number("pitch", palette().pitch)};
 

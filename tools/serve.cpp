@@ -239,7 +239,8 @@ int cmd_serve(int argc, char** argv) {
   if (a.has("help")) { std::cout << kHelp; return 0; }
   if (a.positional.size() != 1) throw UsageError("serve needs RUN_DIR (see mmphate serve --help)");
   const double port_d = a.number("port", 8765);
-  if (!(port_d >= 0 && port_d <= 65535) || port_d != static_cast<int>(port_d)) throw UsageError("--port must be 0..65535");
+  if (!(port_d >= 0 && port_d <= 65535) || port_d != static_cast<int>(port_d)) 
+    throw UsageError("invalid --port " + a.get("port", "") + ": allowed integers from 0 to 65535");
   Roots roots;
   roots.run = canonical(a.positional[0]);
   struct stat st {};

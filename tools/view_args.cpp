@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 
 #include "view_commands.hpp"
@@ -10,7 +11,7 @@ double Args::number(const std::string& k, double def) const {
   const std::string& s = values.at(k);
   char* end = nullptr;
   const double v = std::strtod(s.c_str(), &end);
-  if (s.empty() || *end != '\0') throw UsageError("--" + k + " expects a number, got '" + s + "'");
+  if (s.empty() || *end != '\0' || !std::isfinite(v)) throw UsageError("--" + k + " expects a finite number, got '" + s + "'");
   return v;
 }
 

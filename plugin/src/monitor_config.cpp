@@ -188,8 +188,11 @@ void MonitorConfig::validate() const {
   require(frames.decimals >= 0 && frames.decimals <= 12, "frames.decimals", std::to_string(frames.decimals), "0 to 12");
   require(frames.binary_above_nodes >= 0, "frames.binary_above_nodes", std::to_string(frames.binary_above_nodes),
           ">= 0 (0: always a sidecar)");
-  require(frames.retry_attempts >= 0, "frames.retry_attempts", std::to_string(frames.retry_attempts), ">= 0");
-  require(frames.retry_backoff_ms >= 0, "frames.retry_backoff_ms", std::to_string(frames.retry_backoff_ms), ">= 0");
+  // Retries run on the updater thread with a doubling wait: bounded so a frame cannot stall it for hours.
+  require(frames.retry_attempts >= 0 && frames.retry_attempts <= 100, "frames.retry_attempts",
+          std::to_string(frames.retry_attempts), "0 to 100");
+  require(frames.retry_backoff_ms >= 0 && frames.retry_backoff_ms <= 60000, "frames.retry_backoff_ms",
+          std::to_string(frames.retry_backoff_ms), "0 to 60000");
   retention.validate();
   updater.incremental.validate();
   embedding.validate();

@@ -1,8 +1,11 @@
 #include "mmphate/option_table.hpp"
 
-#include <fstream>
-
+#include <cctype>
+#include <cerrno>
+#include <cstdint>
 #include <cstdlib>
+#include <fstream>
+#include <limits>
 #include <sstream>
 
 #include "mmphate/error.hpp"
@@ -10,11 +13,28 @@
 namespace mmphate::cli {
 namespace {
 
+// Integers are read into a wide type and range-checked: a value the field cannot hold is an
+// error naming the option, the value and the allowed range (it used to wrap: --knn 4294967297
+// ran with knn 1).
 int to_int(const std::string& name, const std::string& v) {
+  errno = 0;
   char* end = nullptr;
-  const long x = std::strtol(v.c_str(), &end, 10);
-  if (v.empty() || *end != '\0') throw Error("--" + name + " expects an integer, got '" + v + "'");
+  const long long x = std::strtoll(v.c_str(), &end, 10);
+  if (v.empty() || *end != '\0' || std::isspace(static_cast<unsigned char>(v[0])))
+    throw Error("--" + name + " expects an integer, got '" + v + "'");
+  if (errno == ERANGE || x < std::numeric_limits<int>::min() || x > std::numeric_limits<int>::max())
+    throw Error("invalid option " + name + " = " + v + ": allowed " + option_allowed(name));
   return static_cast<int>(x);
+}
+
+std::uint64_t to_seed(const std::string& v) {
+  // strtoull alone accepts "-1" (as 2^64 - 1): digits only.
+  errno = 0;
+  char* end = nullptr;
+  const unsigned long long x = std::strtoull(v.c_str(), &end, 10);
+  if (v.empty() || v.find_first_not_of("0123456789") != std::string::npos || errno == ERANGE)
+    throw Error("invalid option seed = " + v + ": allowed " + option_allowed("seed"));
+  return x;
 }
 
 double to_double(const std::string& name, const std::string& v) {
@@ -86,12 +106,7 @@ const std::vector<Flag>& option_flags() {
       INT_FLAG(sgd_epochs, "SGD-MDS passes over all pairs"),
       DOUBLE_FLAG(sgd_eps, "SGD-MDS final step size"),
       Flag{"seed", "random seed (landmarks, SGD-MDS)",
-           [](Options& o, const std::string& v) {
-             char* end = nullptr;
-             const unsigned long long x = std::strtoull(v.c_str(), &end, 10);
-             if (v.empty() || *end != '\0') throw Error("--seed expects a non-negative integer, got '" + v + "'");
-             o.seed = x;
-           },
+           [](Options& o, const std::string& v) { o.seed = to_seed(v); },
            [](const Options& o) { return std::to_string(o.seed); }},
       INT_FLAG(threads, "worker threads (0: all cores)"),
   };
@@ -137,7 +152,7 @@ void apply_options_json(Options& opt, const nlohmann::json& config, const std::s
     std::string text;
     if (value.is_string()) text = value.get<std::string>();
     else if (value.is_boolean()) text = value.get<bool>() ? "true" : "false";
-    else if (value.is_number_integer() || value.is_number_unsigned()) text = std::to_string(value.get<long long>());
+    else if (value.is_number_integer() || value.is_number_unsigned()) text = value.dump();  // exact, never wrapped
     else if (value.is_number_float()) {
       std::ostringstream os;
       os.precision(17);
@@ -173,7 +188,8 @@ nlohmann::json options_to_json(const Options& opt) {
     char* end = nullptr;
     const double num = std::strtod(v.c_str(), &end);
     if (v == "true" || v == "false") j[f.name] = (v == "true");
-    else if (!v.empty() && *end == '\0') j[f.name] = (v.find_first_of(".eE") == std::string::npos) ? nlohmann::json(std::stoll(v)) : nlohmann::json(num);
+    else if (!v.empty() && *end == '\0' && v.find_first_of(".eEni") != std::string::npos) j[f.name] = num;
+    else if (!v.empty() && *end == '\0') j[f.name] = v[0] == '-' ? nlohmann::json(std::stoll(v)) : nlohmann::json(std::stoull(v));
     else j[f.name] = v;
   }
   return j;

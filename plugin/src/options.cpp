@@ -36,34 +36,63 @@ Options Options::mmphate_scalable() {
   return o;
 }
 
+namespace {
+
+// Integer fields and their allowed ranges: validate() checks them, and option_allowed() words
+// them for parsers that meet a value beyond the field's type. Sizes are bounded so that no
+// option alone can drive an allocation or a loop beyond what any real input needs (t_max =
+// 2^31 - 1 once drove a 96-node embedding to 15 GB).
+struct IntRule {
+  const char* field;
+  int Options::*member;
+  long long lo, hi;
+  const char* allowed;
+};
+constexpr long long kMaxNeighbours = 100000;
+const IntRule kIntRules[] = {
+    {"knn", &Options::knn, 1, kMaxNeighbours, "integers in [1, 100000]"},
+    {"n_pca", &Options::n_pca, 0, 100000, "integers in [0, 100000] (0 disables PCA)"},
+    {"intraslice_knn", &Options::intraslice_knn, 1, kMaxNeighbours, "integers in [1, 100000]"},
+    {"interslice_knn", &Options::interslice_knn, 1, kMaxNeighbours, "integers in [1, 100000]"},
+    {"interslice_edges", &Options::interslice_edges, 0, kMaxNeighbours,
+     "integers in [0, 100000] (0: interslice_knn)"},
+    {"n_landmark", &Options::n_landmark, 0, 1000000, "0 (no landmarks) or integers in [2, 1000000]"},
+    {"n_svd", &Options::n_svd, 1, 10000, "integers in [1, 10000]"},
+    {"svd_power_iterations", &Options::svd_power_iterations, 0, 50, "integers in [0, 50]"},
+    {"t", &Options::t, 0, 10000, "0 (automatic) or integers in [1, 10000]"},
+    {"t_max", &Options::t_max, 3, 10000, "integers in [3, 10000]"},
+    {"n_components", &Options::n_components, 2, 3, "2 or 3"},
+    {"mds_max_iter", &Options::mds_max_iter, 1, 1000000, "integers in [1, 1000000]"},
+    {"sgd_epochs", &Options::sgd_epochs, 1, 100000, "integers in [1, 100000]"},
+    {"threads", &Options::threads, 0, 1024, "integers in [0, 1024] (0: all hardware threads)"},
+};
+
+}  // namespace
+
+std::string option_allowed(const std::string& field) {
+  for (const auto& r : kIntRules)
+    if (field == r.field) return r.allowed;
+  if (field == "seed") return "integers in [0, 18446744073709551615]";
+  return "";
+}
+
 void Options::validate() const {
-  require(knn >= 1, "knn", knn, "integers >= 1");
+  for (const auto& r : kIntRules) {
+    const int v = this->*(r.member);
+    require(v >= r.lo && v <= r.hi, r.field, v, r.allowed);
+  }
+  require(n_landmark != 1, "n_landmark", n_landmark, "0 (no landmarks) or integers in [2, 1000000]");
   require(std::isfinite(decay) && decay > 0, "decay", decay, "finite values > 0");
   require(std::isfinite(thresh) && thresh >= 0 && thresh < 1, "thresh", thresh, "[0, 1)");
-  require(n_pca >= 0, "n_pca", n_pca, "integers >= 0 (0 disables PCA)");
-  require(intraslice_knn >= 1, "intraslice_knn", intraslice_knn, "integers >= 1");
-  require(interslice_knn >= 1, "interslice_knn", interslice_knn, "integers >= 1");
-  require(n_landmark == 0 || n_landmark >= 2, "n_landmark", n_landmark,
-          "0 (no landmarks) or integers >= 2");
-  require(n_svd >= 1, "n_svd", n_svd, "integers >= 1");
-  require(svd_power_iterations >= 0 && svd_power_iterations <= 50, "svd_power_iterations", svd_power_iterations,
-          "integers in [0, 50]");
-  require(t >= 0, "t", t, "0 (automatic) or integers >= 1");
-  require(t_max >= 3, "t_max", t_max, "integers >= 3");
   require(std::isfinite(gamma) && gamma >= -1 && gamma <= 1, "gamma", gamma, "[-1, 1]");
-  require(n_components == 2 || n_components == 3, "n_components", n_components, "2 or 3");
-  require(mds_max_iter >= 1, "mds_max_iter", mds_max_iter, "integers >= 1");
   require(std::isfinite(mds_tol) && mds_tol >= 0, "mds_tol", mds_tol, "finite values >= 0");
-  require(sgd_epochs >= 1, "sgd_epochs", sgd_epochs, "integers >= 1");
   require(std::isfinite(sgd_eps) && sgd_eps > 0 && sgd_eps <= 1, "sgd_eps", sgd_eps, "(0, 1]");
-  require(interslice_edges >= 0, "interslice_edges", interslice_edges, "integers >= 0 (0: interslice_knn)");
   require(std::isfinite(time_edge_weight) && time_edge_weight >= 0, "time_edge_weight", time_edge_weight,
           "finite values >= 0");
   require(std::isfinite(epoch_edge_weight) && epoch_edge_weight >= 0, "epoch_edge_weight", epoch_edge_weight,
           "finite values >= 0");
   require(std::isfinite(memory_budget_gb) && memory_budget_gb > 0, "memory_budget_gb", memory_budget_gb,
           "finite values > 0");
-  require(threads >= 0, "threads", threads, "integers >= 0 (0: all hardware threads)");
 }
 
 const char* to_string(MdsMethod m) { return m == MdsMethod::classic ? "classic" : "metric"; }

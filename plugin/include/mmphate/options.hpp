@@ -68,6 +68,10 @@ struct Options {
   void validate() const;
 };
 
+// How validate() words the allowed values of an integer option ("integers in [1, 100000]"),
+// for parsers that meet a value the field cannot even hold; "" for other names.
+std::string option_allowed(const std::string& field);
+
 const char* to_string(MdsMethod m);
 const char* to_string(MdsSolver s);
 const char* to_string(KnnMethod k);
