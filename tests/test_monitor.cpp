@@ -5,8 +5,10 @@
 // The run written by MonitorRun.WritesValidFrames is validated against docs/frame.schema.json
 // by the CTest test monitor.schema (tools/validate_frames.py).
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 
 #include <atomic>
+#include <csignal>
 #include <cstdlib>
 #include <cmath>
 #include <filesystem>
@@ -15,6 +17,7 @@
 #include <thread>
 
 #include "mmphate/frame_sink.hpp"
+#include "mmphate/log.hpp"
 #include "mmphate/monitor.hpp"
 #include "mmphate/synthetic.hpp"
 #include "test_util.hpp"
@@ -312,6 +315,69 @@ TEST(FrameWriter, FailingSinksAreRetriedAndNeverThrow) {
   ASSERT_EQ(lines.size(), 2u);
   EXPECT_EQ(lines[0]["frame"], 0);
   EXPECT_EQ(lines[1]["frame"], 1);
+}
+
+// A file that stops growing mid-line (RLIMIT_FSIZE with SIGXFSZ ignored: write() takes the
+// bytes up to the limit, then fails with EFBIG, as on a full disk). The partial line is
+// truncated away, the retry after the limit is lifted writes it whole, and every line of the
+// file parses (before: the retried line followed the fragment, one invalid line, "0 failed").
+TEST(FrameWriter, ShortWritesAreRolledBackAndRetriedWhole) {
+  const std::string dir = test_dir("frame_writer_short");
+  fs::create_directories(dir);
+  const std::string path = dir + "/frames.jsonl";
+  FrameSettings fs_settings;
+  fs_settings.retry_attempts = 1;
+  fs_settings.retry_backoff_ms = 1;
+  FrameWriter writer(fs_settings, path);
+  const nlohmann::json big = {{"frame", 1}, {"payload", std::string(500, 'x')}};
+  writer.emit({{"frame", 0}});
+  const auto before = fs::file_size(path);
+
+  struct rlimit old {};
+  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &old), 0);
+  const auto old_handler = std::signal(SIGXFSZ, SIG_IGN);
+  struct rlimit small = old;
+  small.rlim_cur = static_cast<rlim_t>(before + 40);  // room for 40 bytes of the next line
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &small), 0);
+  writer.emit(big);
+  const auto during = fs::file_size(path);
+  ::setrlimit(RLIMIT_FSIZE, &old);
+  std::signal(SIGXFSZ, old_handler);
+
+  EXPECT_EQ(during, before);  // the fragment is gone
+  EXPECT_EQ(writer.pending(), 1u);
+  FrameWriter::Stats st = writer.stats();
+  EXPECT_GE(st.rolled_back, 2);  // first attempt and its retry
+  EXPECT_GE(st.failures, 2);
+  EXPECT_EQ(st.lost, 0);
+
+  writer.emit({{"frame", 2}});
+  st = writer.stats();
+  EXPECT_EQ(st.pending, 0);
+  EXPECT_EQ(st.written, 3);
+  const auto lines = read_frames(dir);  // throws on an invalid line
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_EQ(lines[0]["frame"], 0);
+  EXPECT_EQ(lines[1], big);
+  EXPECT_EQ(lines[2]["frame"], 2);
+}
+
+// Lines beyond the pending bound of a sink that never recovers are counted as lost.
+TEST(FrameWriter, LinesDroppedBeyondThePendingBoundAreCounted) {
+  FrameSettings fs_settings;
+  fs_settings.retry_attempts = 0;
+  fs_settings.retry_backoff_ms = 0;
+  const auto level = logger()->level();
+  logger()->set_level(spdlog::level::off);
+  {
+    FrameWriter full(fs_settings, "/dev/full");
+    for (int i = 0; i < 10003; ++i) full.emit({{"frame", i}});
+    const FrameWriter::Stats st = full.stats();
+    EXPECT_EQ(st.pending, 10000);
+    EXPECT_EQ(st.lost, 3);
+    EXPECT_EQ(st.written, 0);
+  }
+  logger()->set_level(level);
 }
 
 TEST(MonitorRun, ShutdownDoesNotHangOnASlowFrame) {
