@@ -11,6 +11,8 @@
 #include <limits>
 #include <thread>
 
+#include <nlohmann/json.hpp>
+
 #include "mmphate/error.hpp"
 #include "mmphate/snapshot_store.hpp"
 #include "mmphate/trace.hpp"
@@ -216,6 +218,99 @@ TEST(SnapshotStore, ResumeIgnoresHalfWrittenFilesAndSaveRemovesDroppedOnes) {
   EXPECT_TRUE(fs::exists(dir / "snapshots" / "epoch_000002.npy"));
   SnapshotStore none;
   EXPECT_THROW(none.resume((dir / "missing").string()), Error);
+  fs::remove_all(dir);
+}
+
+// A resume that fails part way (one snapshot file of five deleted) leaves the store empty and
+// resumable, and a later save there keeps the earlier run's intact files (before: 3 snapshots
+// stayed, a second resume was refused, and the next save deleted the intact newest file).
+TEST(SnapshotStore, FailedResumeIsAllOrNothing) {
+  const fs::path dir = temp_dir("atomic_resume");
+  SnapshotStore store;
+  for (int e = 0; e < 5; ++e) store.push(make_snapshot(e));
+  store.save(dir.string());
+  fs::remove(dir / "snapshots" / "epoch_000003.npy");
+  SnapshotStore back;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    try {
+      back.resume(dir.string());
+      ADD_FAILURE() << "resume with a missing snapshot file succeeded";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("epoch_000003.npy"), std::string::npos) << e.what();
+    }
+    EXPECT_TRUE(back.view().snapshots.empty());
+    EXPECT_EQ(back.view().version, 0u);
+  }
+  back.push(make_snapshot(7));
+  back.save(dir.string());
+  EXPECT_TRUE(fs::exists(dir / "snapshots" / "epoch_000004.npy"));
+  EXPECT_TRUE(fs::exists(dir / "snapshots" / "epoch_000000.npy"));
+  // Saved again in full, the history resumes.
+  store.save(dir.string());
+  SnapshotStore again;
+  again.resume(dir.string());
+  EXPECT_EQ(epochs_of(again), (std::vector<std::int64_t>{0, 1, 2, 3, 4}));
+  fs::remove_all(dir);
+}
+
+// A malformed index.json: errors name the entry and the key (no raw JSON exceptions), epochs
+// must increase, and `file` entries must stay inside the snapshot folder.
+TEST(SnapshotStore, MalformedIndexIsAClearError) {
+  const fs::path dir = temp_dir("bad_index");
+  SnapshotStore store;
+  store.push(make_snapshot(0));
+  store.push(make_snapshot(1));
+  store.save(dir.string());
+  nlohmann::json good;
+  {
+    std::ifstream in(dir / "index.json");
+    good = nlohmann::json::parse(in);
+  }
+  auto expect_refused = [&](const nlohmann::json& index, const std::vector<std::string>& needles) {
+    { std::ofstream(dir / "index.json") << index.dump(); }
+    SnapshotStore back;
+    try {
+      back.resume(dir.string());
+      ADD_FAILURE() << "accepted " << index.dump();
+    } catch (const Error& e) {
+      for (const auto& n : needles)
+        EXPECT_NE(std::string(e.what()).find(n), std::string::npos) << e.what() << " lacks " << n;
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << "not an mmphate::Error: " << e.what();
+    }
+    EXPECT_TRUE(back.view().snapshots.empty());
+  };
+  expect_refused(nlohmann::json::array(), {"not a mmphate snapshot index"});
+  expect_refused({{"format", 5}}, {"not a mmphate snapshot index"});
+  expect_refused({{"format", "mmphate-snapshots"}}, {"missing key 'snapshots'"});
+  expect_refused({{"format", "mmphate-snapshots"}, {"snapshots", 5}}, {"'snapshots'", "an array"});
+  nlohmann::json j = good;
+  j["snapshots"][1] = 5;
+  expect_refused(j, {"snapshots[1]: expected an object"});
+  j = good;
+  j["snapshots"][0].erase("epoch");
+  expect_refused(j, {"snapshots[0]: missing key 'epoch'"});
+  j = good;
+  j["snapshots"][1]["epoch"] = "one";
+  expect_refused(j, {"snapshots[1]", "key 'epoch'", "an integer"});
+  j = good;
+  j["snapshots"][1]["epoch"] = 0;
+  expect_refused(j, {"snapshots[1]: epoch 0 after epoch 0", "increasing"});
+  j = good;
+  j["snapshots"][1]["step_valid"] = {1, 2};
+  expect_refused(j, {"key 'step_valid'", "0 and 1"});
+  j = good;
+  j["snapshots"][1]["step_index"] = "all";
+  expect_refused(j, {"key 'step_index'", "array of integers"});
+  for (const char* escape : {"../../../../etc/hostname", "/etc/hostname", "snapshots/../../x.npy"}) {
+    j = good;
+    j["snapshots"][1]["file"] = escape;
+    expect_refused(j, {"snapshots[1]: key 'file'", escape, "allowed a relative path inside"});
+  }
+  { std::ofstream(dir / "index.json") << good.dump(); }
+  SnapshotStore back;
+  back.resume(dir.string());
+  EXPECT_EQ(epochs_of(back), (std::vector<std::int64_t>{0, 1}));
   fs::remove_all(dir);
 }
 

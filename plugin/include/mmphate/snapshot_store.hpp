@@ -24,6 +24,10 @@
 // files. A resumed run pushes on top of the loaded history; pushing an epoch that is not
 // newer than the last replaces the history from that epoch on (training restarted from an
 // earlier checkpoint).
+// resume() is all or nothing: every snapshot loads into a staging store first, and a missing
+// or corrupt file, a malformed index (errors name the entry and key), epochs out of order or
+// a `file` entry outside the folder (absolute, or with '..') leave this store empty. save()
+// deletes only snapshot files it wrote or resumed itself that the new index no longer names.
 #pragma once
 #include <chrono>
 #include <condition_variable>
