@@ -15,6 +15,36 @@ import sys
 import jsonschema
 
 
+def check_embedding(frame, no, run_dir, node_index):
+    """Structural checks of one schema-valid embedding frame; returns the error count."""
+    errors = 0
+    n, d = frame["n_nodes"], frame["n_components"]
+    w = frame["window"]
+    if n != len(w["epochs"]) * w["steps"] * w["units"]:
+        print(f"line {no}: n_nodes {n} != epochs x steps x units")
+        errors += 1
+    if "coords" in frame and len(frame["coords"]) != n * d:
+        print(f"line {no}: {len(frame['coords'])} coordinates for {n} nodes x {d}")
+        errors += 1
+    if "coords_file" in frame:
+        path = os.path.join(run_dir, frame["coords_file"]["path"])
+        if not os.path.exists(path) or os.path.getsize(path) != 4 * n * d:
+            print(f"line {no}: sidecar {path} missing or not {4 * n * d} bytes")
+            errors += 1
+    if len(frame.get("most_active_class", [])) not in (0, n):
+        print(f"line {no}: most_active_class has {len(frame['most_active_class'])} entries for {n} nodes")
+        errors += 1
+    if node_index is not None and (w["steps"] != node_index["steps"] or w["units"] != node_index["units"]):
+        print(f"line {no}: window layout differs from node_index.json")
+        errors += 1
+    return errors
+
+
+def reject_constant(name):
+    # Python accepts NaN / Infinity literals; JSON (and every other reader) does not.
+    raise ValueError(f"{name} literal (JSON has no NaN or Infinity; write null)")
+
+
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
     ap = argparse.ArgumentParser()
@@ -27,8 +57,12 @@ def main():
     with open(args.schema) as f:
         schema = json.load(f)
     validator = jsonschema.Draft202012Validator(schema)
-    with open(os.path.join(args.run_dir, "frames.jsonl"), "rb") as f:
-        data = f.read()
+    try:
+        with open(os.path.join(args.run_dir, "frames.jsonl"), "rb") as f:
+            data = f.read()
+    except OSError as e:
+        print(f"{args.run_dir}: cannot read frames.jsonl: {e}")
+        return 1
     lines = data.split(b"\n")
     if lines and lines[-1] != b"":
         print("note: skipping an unfinished last line", file=sys.stderr)
@@ -36,8 +70,12 @@ def main():
     node_index = None
     ni_path = os.path.join(args.run_dir, "node_index.json")
     if os.path.exists(ni_path):
-        with open(ni_path) as f:
-            node_index = json.load(f)
+        try:
+            with open(ni_path) as f:
+                node_index = json.load(f, parse_constant=reject_constant)
+        except (OSError, ValueError) as e:
+            print(f"node_index.json: not readable JSON: {e}")
+            return 1
 
     errors = 0
     embedding = 0
@@ -45,40 +83,40 @@ def main():
     last_frame = -1
     for no, raw in enumerate(lines, 1):
         try:
-            frame = json.loads(raw)
-        except json.JSONDecodeError as e:
+            frame = json.loads(raw, parse_constant=reject_constant)
+        except (ValueError, UnicodeDecodeError) as e:  # JSONDecodeError is a ValueError
             print(f"line {no}: not JSON: {e}")
             errors += 1
             continue
+        if not isinstance(frame, dict):
+            print(f"line {no}: expected a JSON object, got {type(frame).__name__}")
+            errors += 1
+            continue
+        schema_errors = 0
         for err in validator.iter_errors(frame):
             print(f"line {no}: {'/'.join(map(str, err.path))}: {err.message[:300]}")
+            schema_errors += 1
+        errors += schema_errors
+        number = frame.get("frame")
+        if not isinstance(number, int) or isinstance(number, bool):
+            if schema_errors == 0:
+                print(f"line {no}: frame number {number!r} is not an integer")
+                errors += 1
+            continue
+        if number <= last_frame:
+            print(f"line {no}: frame number {number} does not increase")
             errors += 1
-        if frame.get("frame", -1) <= last_frame:
-            print(f"line {no}: frame number {frame.get('frame')} does not increase")
-            errors += 1
-        last_frame = frame.get("frame", last_frame)
+        last_frame = number
         if frame.get("type") == "event":
             events.add(frame.get("event"))
             continue
         embedding += 1
-        n, d = frame["n_nodes"], frame["n_components"]
-        w = frame["window"]
-        if n != len(w["epochs"]) * w["steps"] * w["units"]:
-            print(f"line {no}: n_nodes {n} != epochs x steps x units")
-            errors += 1
-        if "coords" in frame and len(frame["coords"]) != n * d:
-            print(f"line {no}: {len(frame['coords'])} coordinates for {n} nodes x {d}")
-            errors += 1
-        if "coords_file" in frame:
-            path = os.path.join(args.run_dir, frame["coords_file"]["path"])
-            if not os.path.exists(path) or os.path.getsize(path) != 4 * n * d:
-                print(f"line {no}: sidecar {path} missing or not {4 * n * d} bytes")
-                errors += 1
-        if len(frame.get("most_active_class", [])) not in (0, n):
-            print(f"line {no}: most_active_class has {len(frame['most_active_class'])} entries for {n} nodes")
-            errors += 1
-        if node_index is not None and (w["steps"] != node_index["steps"] or w["units"] != node_index["units"]):
-            print(f"line {no}: window layout differs from node_index.json")
+        if schema_errors:
+            continue  # the checks below assume the schema's required keys and types
+        try:
+            errors += check_embedding(frame, no, args.run_dir, node_index)
+        except (KeyError, TypeError, ValueError) as e:
+            print(f"line {no}: malformed embedding frame: {type(e).__name__}: {e}")
             errors += 1
     if embedding < args.min_frames:
         print(f"{embedding} embedding frame(s), expected at least {args.min_frames}")
