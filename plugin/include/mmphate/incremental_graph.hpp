@@ -57,7 +57,10 @@ class WindowGraph {
   WindowGraph(Options opt, int margin = 16);
 
   // Brings the window to the snapshots of `view` (oldest first). Snapshots are recognised by
-  // pointer identity: a re-pushed epoch counts as removed and added.
+  // pointer identity: a re-pushed epoch counts as removed and added. Throws mmphate::Error for
+  // an epoch it cannot take (NaN policy, layout) and then keeps the previous window unchanged,
+  // so the next update with a valid view goes on from it (an allocation failure while the
+  // lists are updated empties the window instead: the next update rebuilds it).
   WindowChange update(const SnapshotStore::View& view);
 
   // Kernel of the current window (requires at least one epoch). Reuses internal buffers:
