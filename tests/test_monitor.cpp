@@ -13,6 +13,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <mutex>
 #include <thread>
 
@@ -20,6 +21,7 @@
 #include "mmphate/log.hpp"
 #include "mmphate/monitor.hpp"
 #include "mmphate/synthetic.hpp"
+#include "mmphate/synthetic_phases.hpp"
 #include "test_util.hpp"
 
 using namespace mmphate;
@@ -411,4 +413,48 @@ TEST(MonitorRun, CpuShareRestsBetweenFramesAndFlushEndsTheRest) {
   const MonitorStats st = monitor.stats();
   EXPECT_EQ(st.frames, 2);  // epochs 1 and 2 arrived during the rest: one frame, epoch 1 coalesced
   EXPECT_EQ(st.coalesced_epochs, 1);
+}
+
+// Phase labels of the re-embedded curve are final once an epoch is `final_after` epochs old:
+// in the LSTM demo the labels of epochs 6-17 flipped between compression and stable from one
+// frame to the next, and none of 5 phase_change events survived. Rise-then-collapse trace:
+// the labels may still find both phases, but a final label never changes and every
+// phase_change event names a final label.
+TEST(MonitorRun, PhaseLabelsBecomeFinalAndNeverChange) {
+  const std::string dir = test_dir("monitor_phase_final");
+  MonitorConfig cfg = small_config(dir);
+  cfg.retention.max_epochs = 24;
+  const TraceShape shape{24, 4, 12, 16};
+  const RowMatrix trace = make_phase_trace(shape, rise_then_collapse(shape.epochs, 10, 0.2, 2.0), 3, 0.05, 5);
+  std::map<std::int64_t, std::string> final_label;
+  int checked = 0;
+  {
+    Monitor monitor(cfg);
+    for (Index e = 0; e < shape.epochs; ++e) {
+      monitor.push(snapshot_from_trace(trace, e, shape.steps, shape.units));
+      monitor.flush();
+    }
+  }
+  for (const auto& f : of_type(read_frames(dir), "embedding")) {
+    const auto& ph = f["diagnostics"]["phase"];
+    ASSERT_TRUE(ph.contains("final_after"));
+    const int delay = ph["final_after"].get<int>();
+    ASSERT_GT(delay, 0);
+    const auto epochs = f["window"]["epochs"].get<std::vector<std::int64_t>>();
+    const std::int64_t newest = epochs.back();
+    for (std::size_t p = 0; p < epochs.size(); ++p) {
+      if (newest - epochs[p] < delay) continue;
+      const std::string label = ph["per_epoch"][p].get<std::string>();
+      auto it = final_label.find(epochs[p]);
+      if (it == final_label.end()) final_label[epochs[p]] = label;
+      else EXPECT_EQ(it->second, label) << "epoch " << epochs[p] << " at frame of epoch " << newest;
+      ++checked;
+    }
+  }
+  EXPECT_GT(checked, 150);
+  for (const auto& ev : of_type(read_frames(dir), "event", "phase_change")) {
+    const std::int64_t onset = ev["data"]["onset_epoch"].get<std::int64_t>();
+    ASSERT_TRUE(final_label.count(onset)) << "phase_change at a label that is not final";
+    EXPECT_EQ(final_label[onset], ev["data"]["to"].get<std::string>());
+  }
 }

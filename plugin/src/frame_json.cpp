@@ -1,5 +1,6 @@
 #include "mmphate/frame_json.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -96,6 +97,24 @@ nlohmann::json embedding_frame_json(const FrameHeader& h, const FrameEmbedding& 
     j["coords_file"] = {{"path", sidecar_path}, {"dtype", "<f4"}, {"shape", {grid.rows(), grid.cols()}}};
   } else {
     // Rounded to fixed decimals: the shortest round-trip printing then keeps lines compact.
+    // At least 4 significant digits of the frame's radius, whatever its scale: a layout of
+    // radius 1e-4 written with 4 decimals kept 24 distinct positions of 28,800.
+    Eigen::RowVectorXd sum = Eigen::RowVectorXd::Zero(grid.cols());
+    double sq = 0;
+    Index count = 0;
+    for (Index i = 0; i < grid.rows(); ++i)
+      if (std::isfinite(grid(i, 0))) {
+        ++count;
+        sum += grid.row(i);
+        sq += grid.row(i).squaredNorm();
+      }
+    if (count > 0) {
+      const double n = static_cast<double>(count);
+      const double radius = std::sqrt(std::max(sq / n - (sum / n).squaredNorm(), 0.0));
+      if (radius > 0 && std::isfinite(radius))
+        decimals = std::clamp(std::max(decimals, 3 - static_cast<int>(std::floor(std::log10(radius)))), 0, 15);
+    }
+    j["coords_decimals"] = decimals;
     const double scale = std::pow(10.0, decimals);
     nlohmann::json coords = nlohmann::json::array();
     coords.get_ref<nlohmann::json::array_t&>().reserve(static_cast<std::size_t>(grid.size()));
@@ -121,11 +140,13 @@ nlohmann::json embedding_frame_json(const FrameHeader& h, const FrameEmbedding& 
     j["alignment"] = {{"method", "procrustes"},
                       {"shared_nodes", fe.alignment.shared},
                       {"rms_displacement", detail::number_or_null(rel)},
-                      {"reflected", fe.alignment.reflected}};
+                      {"reflected", fe.alignment.reflected},
+                      {"scale", fe.alignment.scale}};
   } else {
     j["alignment"] = {{"method", "none"}, {"shared_nodes", 0}, {"rms_displacement", nullptr}, {"reflected", false}};
   }
   j["landmarks"] = fe.result.n_landmarks;
+  j["slow_mode_energy"] = detail::number_or_null(fe.result.slow_mode_energy);
   j["interslice_eps"] = fe.result.interslice_eps;
   j["metrics"] = nlohmann::json::object();
   j["diagnostics"] = nlohmann::json::object();

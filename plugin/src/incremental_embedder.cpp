@@ -51,6 +51,8 @@ void IncrementalOptions::validate() const {
   if (align_sample < 0) bad("align_sample", std::to_string(align_sample), "must be >= 0 (0: all)");
   if (knn_margin < 0) bad("knn_margin", std::to_string(knn_margin), "must be >= 0");
   if (!(power_floor >= 0 && power_floor < 1)) bad("power_floor", std::to_string(power_floor), "must be in [0, 1)");
+  if (!(max_energy_change > 0 && max_energy_change <= 1000))
+    bad("max_energy_change", std::to_string(max_energy_change), "must be in (0, 1000]");
 }
 
 IncrementalEmbedder::IncrementalEmbedder(Options engine, IncrementalOptions inc)
@@ -77,6 +79,322 @@ std::vector<int> IncrementalEmbedder::cluster_new_nodes(const SparseMatrix& K, c
   return km.labels;
 }
 
+namespace {
+
+// Initial layout of `count` groups (landmarks, or single nodes) from the previous frame:
+// each group at the mean previous position of its nodes that had one; a group without such
+// nodes at the kernel-weighted mean of the known groups its nodes are linked to, or at the
+// centroid of the known ones. `known_rows` has a row per graph row, NaN when unknown; rows
+// given in `fixed` (count x dims, NaN when absent) override the member mean.
+RowMatrix warm_layout(const SparseMatrix& K, const std::vector<int>& group_of, int count, const RowMatrix& known_rows,
+                      const RowMatrix* fixed = nullptr) {
+  const Index dims = known_rows.cols(), n = K.rows();
+  RowMatrix init = RowMatrix::Zero(count, dims);
+  Vector members = Vector::Zero(count);
+  std::vector<char> known(static_cast<std::size_t>(count), 0);
+  if (fixed) {
+    for (int c = 0; c < count; ++c)
+      if (std::isfinite((*fixed)(c, 0))) {
+        init.row(c) = fixed->row(c);
+        known[c] = 1;
+      }
+  } else {
+    for (Index r = 0; r < n; ++r)
+      if (std::isfinite(known_rows(r, 0))) {
+        init.row(group_of[r]) += known_rows.row(r);
+        members(group_of[r]) += 1;
+      }
+    for (int c = 0; c < count; ++c)
+      if (members(c) > 0) {
+        init.row(c) /= members(c);
+        known[c] = 1;
+      }
+  }
+  Eigen::RowVectorXd centroid = Eigen::RowVectorXd::Zero(dims);
+  int n_known = 0;
+  for (int c = 0; c < count; ++c)
+    if (known[c]) {
+      centroid += init.row(c);
+      ++n_known;
+    }
+  if (n_known > 0) centroid /= n_known;
+  RowMatrix acc = RowMatrix::Zero(count, dims);
+  Vector weight = Vector::Zero(count);
+  for (Index r = 0; r < n; ++r) {
+    const int c = group_of[r];
+    if (known[c]) continue;
+    for (SparseMatrix::InnerIterator it(K, r); it; ++it) {
+      const int d = group_of[it.col()];
+      if (!known[d]) continue;
+      acc.row(c) += it.value() * init.row(d);
+      weight(c) += it.value();
+    }
+  }
+  for (int c = 0; c < count; ++c)
+    if (!known[c]) init.row(c) = weight(c) > 0 ? Eigen::RowVectorXd(acc.row(c) / weight(c)) : centroid;
+  return init;
+}
+
+}  // namespace
+
+IncrementalEmbedder::Decision IncrementalEmbedder::decide(const SnapshotStore::View& view, const WindowKernel& w,
+                                                          bool force_full, FrameEmbedding& fe) const {
+  Decision d;
+  const Index n = w.nodes.size();
+  const Index per_epoch = w.nodes.shape.steps * w.nodes.shape.units;
+  d.state_at.assign(view.snapshots.size(), nullptr);
+  for (std::size_t p = 0; p < view.snapshots.size(); ++p) {
+    auto it = state_.find(view.snapshots[p].get());
+    if (it != state_.end()) d.state_at[p] = &it->second;
+  }
+  Index since_full_nodes = 0;
+  d.prior.assign(static_cast<std::size_t>(n), -1);
+  for (Index r = 0; r < n; ++r) {
+    const Index grid = w.nodes.full_id[r];
+    const EpochState* es = d.state_at[static_cast<std::size_t>(grid / per_epoch)];
+    if (!es || es->since_full) ++since_full_nodes;
+    if (es) {
+      d.prior[r] = es->cluster[static_cast<std::size_t>(grid % per_epoch)];
+      ++d.known_nodes;
+    }
+  }
+  fe.new_share = n > 0 ? static_cast<double>(since_full_nodes) / static_cast<double>(n) : 1.0;
+  fe.eps_change = eps_full_ > 0 ? std::abs(w.info.interslice_eps / eps_full_ - 1.0) : 0.0;
+  const bool landmarks = opt_.n_landmark > 0 && n > opt_.n_landmark;
+
+  std::string& reason = d.reason;
+  if (force_full) reason = "requested";
+  else if (!inc_.incremental) reason = "incremental updates are off";
+  else if (frames_ == 0) reason = "first frame";
+  else if (fe.change.reset) reason = "the snapshot layout changed";
+  else if (!landmarks) reason = "window of " + std::to_string(n) + " nodes is within n_landmark (exact diffusion)";
+  else if (n <= inc_.full_below_nodes)
+    reason = "window of " + std::to_string(n) + " nodes is within full_below_nodes = " + std::to_string(inc_.full_below_nodes);
+  else if (landmarks_full_ == 0) reason = "first frame with landmarks";
+  else if (d.known_nodes == 0) reason = "no node of the previous frame is left";
+  else if (inc_.full_every > 0 && frames_since_full_ + 1 >= inc_.full_every)
+    reason = "schedule: every " + std::to_string(inc_.full_every) + " frames";
+  else if (fe.new_share > inc_.max_new_share)
+    reason = "drift: " + percent(fe.new_share) + " of the nodes were clustered since the last full recompute (limit " +
+             percent(inc_.max_new_share) + ")";
+  else if (fe.eps_change > inc_.max_eps_change)
+    reason = "drift: the interslice bandwidth moved " + percent(fe.eps_change) + " since the last full recompute (limit " +
+             percent(inc_.max_eps_change) + ")";
+  else if (skip_incremental_ > 0)
+    reason = "drift: an incremental landmark operator failed the slow-mode check " + std::to_string(rejections_) +
+             " time(s) in a row; full recomputes for " + std::to_string(skip_incremental_) + " more frame(s)";
+  return d;
+}
+
+RowMatrix IncrementalEmbedder::previous_coords(const WindowKernel& w, const Decision& d) const {
+  const Index n = w.nodes.size(), dims = opt_.n_components;
+  const Index per_epoch = w.nodes.shape.steps * w.nodes.shape.units;
+  RowMatrix prev = RowMatrix::Constant(n, dims, kNaN);
+  for (Index r = 0; r < n; ++r) {
+    const Index grid = w.nodes.full_id[r];
+    const EpochState* es = d.state_at[static_cast<std::size_t>(grid / per_epoch)];
+    if (es && es->coords.cols() == dims) prev.row(r) = es->coords.row(grid % per_epoch);
+  }
+  return prev;
+}
+
+void IncrementalEmbedder::embed_full(const WindowKernel& w, const Decision& d, FrameEmbedding& fe,
+                                     std::vector<int>& global_of) {
+  fe.full = true;
+  fe.reason = d.reason;
+  const Index n = w.nodes.size(), dims = opt_.n_components;
+  const bool landmarks = opt_.n_landmark > 0 && n > opt_.n_landmark;
+  RowMatrix prev;
+  Index known = 0;
+  if (inc_.warm_full && frames_ > 0 && opt_.mds == MdsMethod::metric) {
+    prev = previous_coords(w, d);
+    for (Index r = 0; r < n; ++r) known += std::isfinite(prev(r, 0)) ? 1 : 0;
+  }
+  if (known <= dims) {
+    fe.result = embed_kernel(w.K, opt_);
+  } else {
+    // Warm full recompute: fresh landmarks and t, the previous layout as the MDS start.
+    std::vector<int> group_of;
+    int count = 0;
+    if (landmarks) {
+      Landmarks lm = build_landmarks(w.K, opt_.n_landmark, opt_.n_svd, opt_.seed, opt_.threads, &fe.times,
+                                     opt_.svd_power_iterations);
+      group_of = std::move(lm.cluster);
+      count = lm.count;
+    } else {
+      group_of.resize(static_cast<std::size_t>(n));
+      for (Index r = 0; r < n; ++r) group_of[r] = static_cast<int>(r);
+      count = static_cast<int>(n);
+    }
+    const RowMatrix init = warm_layout(w.K, group_of, count, prev);
+    EmbedHints hints;
+    if (landmarks) {
+      hints.landmark_of = &group_of;
+      hints.landmark_count = count;
+    }
+    hints.mds_init = &init;
+    hints.mds_max_iter = inc_.warm_mds_iter;
+    hints.mds_anchor = inc_.mds_anchor;
+    fe.result = embed_kernel(w.K, opt_, hints);
+    fe.warm = true;
+  }
+  if (fe.result.landmarks_used)
+    for (int c = 0; c < fe.result.n_landmarks; ++c) global_of.push_back(next_cluster_++);
+  t_full_ = fe.result.t;
+  landmarks_full_ = fe.result.n_landmarks;
+  eps_full_ = w.info.interslice_eps;
+  energy_full_ = std::isfinite(fe.result.slow_mode_energy) && fe.result.slow_mode_energy > 0 ? fe.result.slow_mode_energy : 0.0;
+  frames_since_full_ = 0;
+  fe.new_share = 0.0;
+  fe.eps_change = 0.0;
+  fe.energy_ratio = 1.0;
+}
+
+bool IncrementalEmbedder::embed_incremental(const WindowKernel& w, const Decision& d, FrameEmbedding& fe,
+                                            std::vector<int>& global_of) {
+  const Index n = w.nodes.size(), dims = opt_.n_components;
+  // New nodes get landmarks of their own, in proportion to their share of the window.
+  std::vector<Index> fresh;
+  for (Index r = 0; r < n; ++r)
+    if (d.prior[r] < 0) fresh.push_back(r);
+  std::vector<int> assigned = d.prior;
+  if (!fresh.empty()) {
+    ScopedStage st(fe.times, "landmarks.new_nodes");
+    // Their share of the landmark budget, or what the leaving epochs freed if more. While
+    // a window grows the count rises above the budget; the new-share drift limit bounds
+    // that (at 0.5: about 1.5x) until the next full recompute resets it.
+    std::unordered_map<int, char> live;
+    for (Index r = 0; r < n; ++r)
+      if (d.prior[r] >= 0) live.emplace(d.prior[r], 1);
+    const int old_live = static_cast<int>(live.size());
+    const double share = static_cast<double>(fresh.size()) / static_cast<double>(n);
+    int count = std::max(static_cast<int>(std::lround(share * landmarks_full_)), landmarks_full_ - old_live);
+    count = std::max(count, 1);
+    const std::vector<int> labels = cluster_new_nodes(w.K, fresh, count);
+    const int base = next_cluster_;
+    int top = 0;
+    for (std::size_t i = 0; i < fresh.size(); ++i) {
+      assigned[fresh[i]] = base + labels[i];
+      top = std::max(top, labels[i] + 1);
+    }
+    next_cluster_ += top;
+  }
+  // Compact ids 0..L-1 (clusters whose epochs left are gone).
+  std::unordered_map<int, int> compact;
+  std::vector<int> landmark_of(static_cast<std::size_t>(n));
+  for (Index r = 0; r < n; ++r) {
+    auto it = compact.find(assigned[r]);
+    if (it == compact.end()) {
+      it = compact.emplace(assigned[r], static_cast<int>(global_of.size())).first;
+      global_of.push_back(assigned[r]);
+    }
+    landmark_of[r] = it->second;
+  }
+  const int L = static_cast<int>(global_of.size());
+  // Warm start: old landmarks where they were; new ones from the old ones their nodes touch.
+  RowMatrix fixed = RowMatrix::Constant(L, dims, kNaN);
+  for (int c = 0; c < L; ++c) {
+    auto it = landmark_coords_.find(global_of[c]);
+    if (it != landmark_coords_.end() && it->second.size() == dims) fixed.row(c) = it->second;
+  }
+  const RowMatrix init = warm_layout(w.K, landmark_of, L, RowMatrix(n, dims), &fixed);
+  EmbedHints hints;
+  hints.landmark_of = &landmark_of;
+  hints.landmark_count = L;
+  hints.mds_init = &init;
+  hints.mds_max_iter = inc_.warm_mds_iter;
+  hints.mds_anchor = inc_.mds_anchor;
+  hints.t = t_full_;
+  hints.power_floor = inc_.power_floor;
+  hints.energy_reference = energy_full_;
+  hints.energy_tolerance = inc_.max_energy_change;
+  EmbedResult res = embed_kernel(w.K, opt_, hints);
+  if (energy_full_ > 0 && std::isfinite(res.slow_mode_energy)) fe.energy_ratio = res.slow_mode_energy / energy_full_;
+  if (res.rejected) {
+    for (const auto& t : res.times) fe.times.push_back(t);
+    global_of.clear();
+    return false;
+  }
+  fe.result = std::move(res);
+  fe.full = false;
+  fe.warm = true;
+  std::ostringstream os;
+  os << "incremental: " << fresh.size() << " new nodes (" << fe.change.added.size() << " epoch(s) in, "
+     << fe.change.removed.size() << " out), " << L << " landmarks, t " << t_full_ << " kept from the last full";
+  fe.reason = os.str();
+  ++frames_since_full_;
+  return true;
+}
+
+void IncrementalEmbedder::align(const WindowKernel& w, const Decision& d, FrameEmbedding& fe) const {
+  if (!inc_.align) return;
+  ScopedStage st(fe.times, "align");
+  const Index n = w.nodes.size(), dims = opt_.n_components;
+  const RowMatrix prev = previous_coords(w, d);
+  std::vector<Index> shared;
+  for (Index r = 0; r < n; ++r)
+    if (std::isfinite(prev(r, 0))) shared.push_back(r);
+  if (static_cast<Index>(shared.size()) <= dims) {
+    // Nothing to align to: centre the frame and scale it to RMS radius 1.
+    const Eigen::RowVectorXd mean = fe.result.embedding.colwise().mean();
+    const double radius = std::sqrt((fe.result.embedding.rowwise() - mean).rowwise().squaredNorm().mean());
+    Alignment a;
+    a.rotation = Matrix::Identity(dims, dims);
+    a.scale = radius > 0 && std::isfinite(radius) ? 1.0 / radius : 1.0;
+    a.shift = -a.scale * mean;
+    a.apply(fe.result.embedding);
+    if (fe.result.landmark_embedding.rows() > 0) a.apply(fe.result.landmark_embedding);
+    return;
+  }
+  std::vector<Index> sample = shared;
+  if (inc_.align_sample > 0 && static_cast<Index>(shared.size()) > inc_.align_sample) {
+    sample.clear();
+    const double stride = static_cast<double>(shared.size()) / static_cast<double>(inc_.align_sample);
+    for (Index i = 0; i < inc_.align_sample; ++i) sample.push_back(shared[static_cast<std::size_t>(static_cast<double>(i) * stride)]);
+  }
+  RowMatrix cur(static_cast<Index>(sample.size()), dims), old(static_cast<Index>(sample.size()), dims);
+  for (std::size_t i = 0; i < sample.size(); ++i) {
+    cur.row(static_cast<Index>(i)) = fe.result.embedding.row(sample[i]);
+    old.row(static_cast<Index>(i)) = prev.row(sample[i]);
+  }
+  fe.alignment = procrustes(cur, old, true);
+  fe.alignment.apply(fe.result.embedding);
+  if (fe.result.landmark_embedding.rows() > 0) fe.alignment.apply(fe.result.landmark_embedding);
+  // Report the displacement over every shared node, not only the fitted sample.
+  double sq = 0;
+  for (Index r : shared) sq += (fe.result.embedding.row(r) - prev.row(r)).squaredNorm();
+  fe.alignment.shared = static_cast<Index>(shared.size());
+  fe.alignment.rms_after = std::sqrt(sq / static_cast<double>(shared.size()));
+  fe.aligned = true;
+}
+
+void IncrementalEmbedder::remember(const SnapshotStore::View& view, const Decision& d, const FrameEmbedding& fe,
+                                   const std::vector<int>& global_of) {
+  const WindowKernel& w = fe.window;
+  const Index n = w.nodes.size(), dims = opt_.n_components;
+  const Index per_epoch = w.nodes.shape.steps * w.nodes.shape.units;
+  std::unordered_map<const Snapshot*, EpochState> next;
+  for (std::size_t p = 0; p < view.snapshots.size(); ++p) {
+    EpochState es;
+    es.snapshot = view.snapshots[p];
+    es.cluster.assign(static_cast<std::size_t>(per_epoch), -1);
+    es.coords = RowMatrix::Constant(per_epoch, dims, kNaN);
+    es.since_full = !fe.full && (d.state_at[p] == nullptr || d.state_at[p]->since_full);
+    next.emplace(view.snapshots[p].get(), std::move(es));
+  }
+  for (Index r = 0; r < n; ++r) {
+    const Index grid = w.nodes.full_id[r];
+    EpochState& es = next.at(view.snapshots[static_cast<std::size_t>(grid / per_epoch)].get());
+    if (fe.result.landmarks_used)
+      es.cluster[static_cast<std::size_t>(grid % per_epoch)] = global_of[fe.result.landmark_of[r]];
+    es.coords.row(grid % per_epoch) = fe.result.embedding.row(r);
+  }
+  state_ = std::move(next);
+  landmark_coords_.clear();
+  for (Index c = 0; c < fe.result.landmark_embedding.rows(); ++c)
+    landmark_coords_[global_of[c]] = fe.result.landmark_embedding.row(c);
+}
+
 FrameEmbedding IncrementalEmbedder::update(const SnapshotStore::View& view, bool force_full) {
   FrameEmbedding fe;
   {
@@ -88,219 +406,37 @@ FrameEmbedding IncrementalEmbedder::update(const SnapshotStore::View& view, bool
     fe.window = graph_.build();
   }
   const WindowKernel& w = fe.window;
-  const Index n = w.nodes.size();
-  const Index units = w.nodes.shape.units, per_epoch = w.nodes.shape.steps * units;
-  const Index dims = opt_.n_components;
-
-  // Which epoch state each window position has (null for new epochs).
-  std::vector<EpochState*> state_at(view.snapshots.size(), nullptr);
-  for (std::size_t p = 0; p < view.snapshots.size(); ++p) {
-    auto it = state_.find(view.snapshots[p].get());
-    if (it != state_.end()) state_at[p] = &it->second;
-  }
-  Index since_full_nodes = 0, known_nodes = 0;
-  std::vector<int> prior(static_cast<std::size_t>(n), -1);
-  for (Index r = 0; r < n; ++r) {
-    const Index grid = w.nodes.full_id[r];
-    const EpochState* es = state_at[static_cast<std::size_t>(grid / per_epoch)];
-    if (!es || es->since_full) ++since_full_nodes;
-    if (es) {
-      prior[r] = es->cluster[static_cast<std::size_t>(grid % per_epoch)];
-      ++known_nodes;
-    }
-  }
-  fe.new_share = n > 0 ? static_cast<double>(since_full_nodes) / static_cast<double>(n) : 1.0;
-  fe.eps_change = eps_full_ > 0 ? std::abs(w.info.interslice_eps / eps_full_ - 1.0) : 0.0;
-  const bool landmarks = opt_.n_landmark > 0 && n > opt_.n_landmark;
-
-  // Full or incremental, and why.
-  std::string reason;
-  if (force_full) reason = "requested";
-  else if (!inc_.incremental) reason = "incremental updates are off";
-  else if (frames_ == 0) reason = "first frame";
-  else if (fe.change.reset) reason = "the snapshot layout changed";
-  else if (!landmarks) reason = "window of " + std::to_string(n) + " nodes is within n_landmark (exact diffusion)";
-  else if (n <= inc_.full_below_nodes)
-    reason = "window of " + std::to_string(n) + " nodes is within full_below_nodes = " + std::to_string(inc_.full_below_nodes);
-  else if (landmarks_full_ == 0) reason = "first frame with landmarks";
-  else if (known_nodes == 0) reason = "no node of the previous frame is left";
-  else if (inc_.full_every > 0 && frames_since_full_ + 1 >= inc_.full_every)
-    reason = "schedule: every " + std::to_string(inc_.full_every) + " frames";
-  else if (fe.new_share > inc_.max_new_share)
-    reason = "drift: " + percent(fe.new_share) + " of the nodes were clustered since the last full recompute (limit " +
-             percent(inc_.max_new_share) + ")";
-  else if (fe.eps_change > inc_.max_eps_change)
-    reason = "drift: the interslice bandwidth moved " + percent(fe.eps_change) + " since the last full recompute (limit " +
-             percent(inc_.max_eps_change) + ")";
-  fe.full = !reason.empty();
-
+  Decision d = decide(view, w, force_full, fe);
+  if (skip_incremental_ > 0 && !d.reason.empty()) --skip_incremental_;
   std::vector<int> global_of;  // compact landmark index -> global landmark id
-  if (fe.full) {
-    fe.reason = reason;
-    fe.result = embed_kernel(w.K, opt_);
-    if (fe.result.landmarks_used) {
-      for (int c = 0; c < fe.result.n_landmarks; ++c) global_of.push_back(next_cluster_++);
+  if (d.reason.empty()) {
+    if (embed_incremental(w, d, fe, global_of)) {
+      rejections_ = 0;
+    } else {
+      // A rejected attempt costs its spectrum: after k rejections in a row, the next
+      // 2^k - 1 frames (at most 7) go straight to a full recompute.
+      ++rejections_;
+      skip_incremental_ = (1 << std::min(rejections_, 3)) - 1;
+      std::ostringstream os;
+      os.precision(3);
+      os << "drift: the incremental landmark operator's slow-mode energy is " << fe.energy_ratio
+         << " x the last full recompute's (allowed " << 1.0 / (1.0 + inc_.max_energy_change) << " - "
+         << 1.0 + inc_.max_energy_change << ")";
+      d.reason = os.str();
     }
-    t_full_ = fe.result.t;
-    landmarks_full_ = fe.result.n_landmarks;
-    eps_full_ = w.info.interslice_eps;
-    frames_since_full_ = 0;
-    fe.new_share = 0.0;
-    fe.eps_change = 0.0;
-  } else {
-    // New nodes get landmarks of their own, in proportion to their share of the window.
-    std::vector<Index> fresh;
-    for (Index r = 0; r < n; ++r)
-      if (prior[r] < 0) fresh.push_back(r);
-    std::vector<int> assigned = prior;
-    if (!fresh.empty()) {
-      ScopedStage st(fe.times, "landmarks.new_nodes");
-      // Their share of the landmark budget, or what the leaving epochs freed if more. While
-      // a window grows the count rises above the budget; the new-share drift limit bounds
-      // that (at 0.5: about 1.5x) until the next full recompute resets it.
-      std::unordered_map<int, char> live;
-      for (Index r = 0; r < n; ++r)
-        if (prior[r] >= 0) live.emplace(prior[r], 1);
-      const int old_live = static_cast<int>(live.size());
-      const double share = static_cast<double>(fresh.size()) / static_cast<double>(n);
-      int count = std::max(static_cast<int>(std::lround(share * landmarks_full_)), landmarks_full_ - old_live);
-      count = std::max(count, 1);
-      const std::vector<int> labels = cluster_new_nodes(w.K, fresh, count);
-      const int base = next_cluster_;
-      int top = 0;
-      for (std::size_t i = 0; i < fresh.size(); ++i) {
-        assigned[fresh[i]] = base + labels[i];
-        top = std::max(top, labels[i] + 1);
-      }
-      next_cluster_ += top;
-    }
-    // Compact ids 0..L-1 (clusters whose epochs left are gone).
-    std::unordered_map<int, int> compact;
-    std::vector<int> landmark_of(static_cast<std::size_t>(n));
-    for (Index r = 0; r < n; ++r) {
-      auto it = compact.find(assigned[r]);
-      if (it == compact.end()) {
-        it = compact.emplace(assigned[r], static_cast<int>(global_of.size())).first;
-        global_of.push_back(assigned[r]);
-      }
-      landmark_of[r] = it->second;
-    }
-    const int L = static_cast<int>(global_of.size());
-    // Warm start: old landmarks where they were; a new one at the kernel-weighted mean of the
-    // old landmarks its nodes are linked to (the centroid of the old layout if none).
-    RowMatrix init(L, dims);
-    std::vector<char> known(static_cast<std::size_t>(L), 0);
-    Eigen::RowVectorXd centroid = Eigen::RowVectorXd::Zero(dims);
-    for (int c = 0; c < L; ++c) {
-      auto it = landmark_coords_.find(global_of[c]);
-      if (it != landmark_coords_.end() && it->second.size() == dims) {
-        init.row(c) = it->second;
-        known[c] = 1;
-        centroid += it->second;
-      }
-    }
-    const int n_known = static_cast<int>(std::count(known.begin(), known.end(), 1));
-    if (n_known > 0) centroid /= n_known;
-    {
-      RowMatrix acc = RowMatrix::Zero(L, dims);
-      Vector weight = Vector::Zero(L);
-      for (Index r = 0; r < n; ++r) {
-        const int c = landmark_of[r];
-        if (known[c]) continue;
-        for (SparseMatrix::InnerIterator it(w.K, r); it; ++it) {
-          const int d = landmark_of[it.col()];
-          if (!known[d]) continue;
-          acc.row(c) += it.value() * init.row(d);
-          weight(c) += it.value();
-        }
-      }
-      for (int c = 0; c < L; ++c)
-        if (!known[c]) init.row(c) = weight(c) > 0 ? Eigen::RowVectorXd(acc.row(c) / weight(c)) : centroid;
-    }
-    EmbedHints hints;
-    hints.landmark_of = &landmark_of;
-    hints.landmark_count = L;
-    hints.mds_init = &init;
-    hints.mds_max_iter = inc_.warm_mds_iter;
-    hints.mds_anchor = inc_.mds_anchor;
-    hints.t = t_full_;
-    hints.power_floor = inc_.power_floor;
-    fe.result = embed_kernel(w.K, opt_, hints);
-    std::ostringstream os;
-    os << "incremental: " << fresh.size() << " new nodes (" << fe.change.added.size() << " epoch(s) in, "
-       << fe.change.removed.size() << " out), " << L << " landmarks, t " << t_full_ << " kept from the last full";
-    fe.reason = os.str();
-    ++frames_since_full_;
+  }
+  if (!d.reason.empty()) {
+    const double energy_ratio = fe.energy_ratio;
+    embed_full(w, d, fe, global_of);
+    fe.energy_ratio = energy_ratio;
   }
   fe.result.nodes = w.nodes;
   fe.result.interslice_eps = w.info.interslice_eps;
   fe.result.constant_nodes = w.constant_nodes;
   fe.result.dropped_nodes = w.dropped_nodes;
   fe.result.nonfinite_values = w.nonfinite_values;
-
-  // Align onto the previous frame's coordinates of the shared nodes.
-  if (inc_.align && frames_ > 0) {
-    ScopedStage st(fe.times, "align");
-    std::vector<Index> shared;
-    for (Index r = 0; r < n; ++r) {
-      const Index grid = w.nodes.full_id[r];
-      const EpochState* es = state_at[static_cast<std::size_t>(grid / per_epoch)];
-      if (es && es->coords.cols() == dims && std::isfinite(es->coords(grid % per_epoch, 0))) shared.push_back(r);
-    }
-    if (static_cast<Index>(shared.size()) > dims) {
-      std::vector<Index> sample = shared;
-      if (inc_.align_sample > 0 && static_cast<Index>(shared.size()) > inc_.align_sample) {
-        sample.clear();
-        const double stride = static_cast<double>(shared.size()) / static_cast<double>(inc_.align_sample);
-        for (Index i = 0; i < inc_.align_sample; ++i)
-          sample.push_back(shared[static_cast<std::size_t>(static_cast<double>(i) * stride)]);
-      }
-      RowMatrix cur(static_cast<Index>(sample.size()), dims), prev(static_cast<Index>(sample.size()), dims);
-      for (std::size_t i = 0; i < sample.size(); ++i) {
-        const Index r = sample[i], grid = w.nodes.full_id[r];
-        cur.row(static_cast<Index>(i)) = fe.result.embedding.row(r);
-        prev.row(static_cast<Index>(i)) =
-            state_at[static_cast<std::size_t>(grid / per_epoch)]->coords.row(grid % per_epoch);
-      }
-      fe.alignment = procrustes(cur, prev);
-      fe.alignment.apply(fe.result.embedding);
-      if (fe.result.landmark_embedding.rows() > 0) fe.alignment.apply(fe.result.landmark_embedding);
-      // Report the displacement over every shared node, not only the fitted sample.
-      double sq = 0;
-      for (Index r : shared) {
-        const Index grid = w.nodes.full_id[r];
-        sq += (fe.result.embedding.row(r) -
-               state_at[static_cast<std::size_t>(grid / per_epoch)]->coords.row(grid % per_epoch))
-                  .squaredNorm();
-      }
-      fe.alignment.shared = static_cast<Index>(shared.size());
-      fe.alignment.rms_after = std::sqrt(sq / static_cast<double>(shared.size()));
-      fe.aligned = true;
-    }
-  }
-
-  // Remember this frame: per-epoch clusters and coordinates, landmark layout.
-  {
-    std::unordered_map<const Snapshot*, EpochState> next;
-    for (std::size_t p = 0; p < view.snapshots.size(); ++p) {
-      EpochState es;
-      es.snapshot = view.snapshots[p];
-      es.cluster.assign(static_cast<std::size_t>(per_epoch), -1);
-      es.coords = RowMatrix::Constant(per_epoch, dims, kNaN);
-      es.since_full = !fe.full && (state_at[p] == nullptr || state_at[p]->since_full);
-      next.emplace(view.snapshots[p].get(), std::move(es));
-    }
-    for (Index r = 0; r < n; ++r) {
-      const Index grid = w.nodes.full_id[r];
-      EpochState& es = next.at(view.snapshots[static_cast<std::size_t>(grid / per_epoch)].get());
-      if (fe.result.landmarks_used) es.cluster[static_cast<std::size_t>(grid % per_epoch)] = global_of[fe.result.landmark_of[r]];
-      es.coords.row(grid % per_epoch) = fe.result.embedding.row(r);
-    }
-    state_ = std::move(next);
-    landmark_coords_.clear();
-    for (Index c = 0; c < fe.result.landmark_embedding.rows(); ++c)
-      landmark_coords_[global_of[c]] = fe.result.landmark_embedding.row(c);
-  }
+  align(w, d, fe);
+  remember(view, d, fe, global_of);
   ++frames_;
   for (const auto& t : fe.result.times) fe.times.push_back(t);
   return fe;

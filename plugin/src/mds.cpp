@@ -149,4 +149,16 @@ RowMatrix sgd_mds(const Matrix& D, RowMatrix X, int epochs, double eps, std::uin
   return X;
 }
 
+double stress_optimal_scale(const Matrix& D, const RowMatrix& Y) {
+  const Index n = Y.rows();
+  double num = 0, den = 0;
+  for (Index i = 0; i < n; ++i)
+    for (Index j = i + 1; j < n; ++j) {
+      const double d = (Y.row(i) - Y.row(j)).norm();
+      num += D(j, i) * d;
+      den += d * d;
+    }
+  return den > 0 && std::isfinite(num / den) ? num / den : 0.0;
+}
+
 }  // namespace mmphate

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdio>
+#include <ctime>
 #include <deque>
 #include <limits>
 #include <filesystem>
@@ -32,6 +33,10 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// Per-epoch bookkeeping (metrics, push times, steps, final phase labels) keeps at most this
+// many epochs: far more than any window, bounded for runs of millions of epochs.
+constexpr std::size_t kBoundedHistory = 4096;
+
 double unix_now() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
@@ -41,6 +46,12 @@ std::string make_run_id() {
   char buf[64];
   std::snprintf(buf, sizeof buf, "%lld-%08x", static_cast<long long>(unix_now()), rd());
   return buf;
+}
+
+double thread_cpu_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
 }
 
 std::string join_epochs(const std::vector<std::int64_t>& e) {
@@ -86,6 +97,7 @@ struct Monitor::State {
   std::string stop_reason;
   MonitorStats stats;
   Phase announced_phase = Phase::unknown;  // the phase the last phase_change event announced
+  std::map<std::int64_t, Phase> final_labels;  // epochs whose phase label is final (bounded)
   bool node_index_written = false;
   Index node_index_units = -1, node_index_steps = -1;
 
@@ -112,7 +124,7 @@ struct Monitor::State {
   void note_pushed(std::int64_t epoch, std::uint64_t version) {
     std::lock_guard<std::mutex> lock(mutex);
     pushed_at[epoch] = Clock::now();
-    while (pushed_at.size() > 4096) pushed_at.erase(pushed_at.begin());
+    while (pushed_at.size() > kBoundedHistory) pushed_at.erase(pushed_at.begin());
     pushed_version = version;
     ++stats.snapshots;
     wake.notify_all();
@@ -158,6 +170,7 @@ void Monitor::State::compute_frame(const SnapshotStore::View& view) {
                    join_epochs(coalesced), epoch);
 
   const auto t0 = Clock::now();
+  const double cpu0 = thread_cpu_seconds();
   FrameEmbedding fe = embedder->update(view);
   if (!run_dir.empty() && (!node_index_written || node_index_units != newest->units || node_index_steps != newest->steps)) {
     write_file_atomic(run_dir + "/node_index.json", node_index_json(*newest, probe_labels).dump(1) + "\n");
@@ -203,42 +216,71 @@ void Monitor::State::compute_frame(const SnapshotStore::View& view) {
     const nlohmann::json& curves = frame["diagnostics"].contains("per_epoch") ? frame["diagnostics"]["per_epoch"]
                                                                                : nlohmann::json::object();
     std::vector<PhaseUpdate> labels;
+    // Re-estimated curves change old epochs' values from frame to frame; labels freeze once
+    // an epoch is `final_after` epochs old, so a label a person has seen never flips back.
+    // The streaming detector never revises a label: final at once.
+    int final_after = 0;
     if (curves.contains(name)) {
       std::vector<double> values;
       for (const auto& v : curves[name])
         values.push_back(v.is_number() ? v.get<double>() : std::numeric_limits<double>::quiet_NaN());
       if (values.size() == fe.window.epochs.size()) labels = label_phases(fe.window.epochs, values, phases.options());
+      final_after = phases.options().patience + 1;
     } else if (auto q = quantities.find(name); q != quantities.end()) {
       labels.push_back(phases.update(epoch, q->second));
     }
     if (!labels.empty()) {
+      const std::int64_t newest_epoch = labels.back().epoch;
+      std::vector<std::int64_t> newly_final;
+      for (auto& u : labels) {
+        auto f = final_labels.find(u.epoch);
+        if (f != final_labels.end()) {
+          u.phase = f->second;
+        } else if (newest_epoch - u.epoch >= final_after) {
+          final_labels[u.epoch] = u.phase;
+          newly_final.push_back(u.epoch);
+        }
+      }
+      while (final_labels.size() > kBoundedHistory) final_labels.erase(final_labels.begin());
       const PhaseUpdate& newest = labels.back();
+      Phase final_phase = Phase::unknown;
+      std::int64_t final_epoch = -1;
+      if (!final_labels.empty()) {
+        final_phase = final_labels.rbegin()->second;
+        final_epoch = final_labels.rbegin()->first;
+      }
       nlohmann::json per_epoch = nlohmann::json::array();
       for (const auto& u : labels) per_epoch.push_back(to_string(u.phase));
       frame["diagnostics"]["phase"] = {{"quantity", name},
                                        {"label", to_string(newest.phase)},
                                        {"trend", to_string(newest.trend)},
                                        {"per_epoch", per_epoch},
+                                       {"final_after", final_after},
+                                       {"final_label", to_string(final_phase)},
+                                       {"final_epoch", final_epoch},
                                        {"evidence", detail::number_or_null(newest.evidence)}};
-      if (newest.phase != Phase::unknown && newest.phase != announced_phase) {
+      // phase_change events follow the final labels only.
+      for (std::int64_t e : newly_final) {
+        const Phase p = final_labels[e];
+        if (p == Phase::unknown || p == announced_phase) continue;
         PhaseChange c;
         c.epoch = epoch;
-        c.onset_epoch = epoch;
-        for (auto it = labels.rbegin(); it != labels.rend() && it->phase == newest.phase; ++it) c.onset_epoch = it->epoch;
+        c.onset_epoch = e;
         c.from = announced_phase;
-        c.to = newest.phase;
+        c.to = p;
         c.evidence = newest.evidence;
         c.slope = newest.slope;
         change = c;
-        announced_phase = newest.phase;
+        announced_phase = p;
       }
       std::lock_guard<std::mutex> lock(mutex);
-      stats.phase = to_string(newest.phase);
+      stats.phase = to_string(final_after > 0 ? final_phase : newest.phase);
     }
   }
   const double update_s = std::chrono::duration<double>(Clock::now() - t0).count();
   const double latency = std::chrono::duration<double>(Clock::now() - pushed).count();
   frame["latency_s"] = latency;
+  frame["cpu_s"] = std::max(thread_cpu_seconds() - cpu0, 0.0);
   writer->emit(frame);
   if (change)
     emit_event(epoch, step, "phase_change",
@@ -420,9 +462,9 @@ void Monitor::on_epoch_end(std::int64_t epoch, const std::map<std::string, doubl
   {
     std::lock_guard<std::mutex> lock(s.mutex);
     s.metrics[epoch] = metrics;
-    while (s.metrics.size() > 4096) s.metrics.erase(s.metrics.begin());
+    while (s.metrics.size() > kBoundedHistory) s.metrics.erase(s.metrics.begin());
     if (global_step >= 0) s.step_of[epoch] = global_step;
-    while (s.step_of.size() > 4096) s.step_of.erase(s.step_of.begin());
+    while (s.step_of.size() > kBoundedHistory) s.step_of.erase(s.step_of.begin());
     try {
       s.check_early_stop(epoch, global_step, metrics);
     } catch (const std::exception& e) {

@@ -125,6 +125,8 @@ void apply_updater(UpdaterSettings& u, const nlohmann::json& j, const std::strin
       .field("warm_mds_iter", o.warm_mds_iter, read_int32)
       .field("mds_anchor", o.mds_anchor, read_number)
       .field("align", o.align, read_bool)
+      .field("warm_full", o.warm_full, read_bool)
+      .field("max_energy_change", o.max_energy_change, read_number)
       .field("align_sample", o.align_sample, read_int)
       .field("knn_margin", o.knn_margin, read_int32)
       .field("power_floor", o.power_floor, read_number)
@@ -170,6 +172,10 @@ Options MonitorConfig::default_embedding() {
   Options o = Options::mmphate_scalable();
   o.nan_policy = NanPolicy::drop_node;
   o.threads = 1;
+  // PHATE's 2000 landmarks cost 5-12 s of one core per frame on a 27k-node window, so a live
+  // run got a frame for every ~6th epoch; 1000 (still ~1 per 27 nodes there) cost 0.6-2.4 s
+  // (docs/PERFORMANCE.md, bench_live).
+  o.n_landmark = 1000;
   return o;
 }
 
@@ -259,6 +265,8 @@ nlohmann::json monitor_config_to_json(const MonitorConfig& cfg) {
                   {"warm_mds_iter", o.warm_mds_iter},
                   {"mds_anchor", o.mds_anchor},
                   {"align", o.align},
+                  {"warm_full", o.warm_full},
+                  {"max_energy_change", o.max_energy_change},
                   {"align_sample", o.align_sample},
                   {"knn_margin", o.knn_margin},
                   {"power_floor", o.power_floor},

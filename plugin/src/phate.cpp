@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <functional>
 
 #include "mmphate/diffusion.hpp"
@@ -148,6 +149,21 @@ EmbedResult embed_kernel(const SparseMatrix& K, const Options& opt, const EmbedH
     res.t = opt.t;
   }
 
+  if (res.landmarks_used) {
+    res.slow_mode_energy = 0.0;
+    std::vector<double> ev(landmark_eigen.values.data(), landmark_eigen.values.data() + landmark_eigen.values.size());
+    std::sort(ev.begin(), ev.end(), std::greater<double>());
+    for (std::size_t k = 1; k < ev.size(); ++k) res.slow_mode_energy += std::pow(std::abs(ev[k]), 2.0 * res.t);
+    if (hints.energy_reference > 0) {
+      const double ratio = res.slow_mode_energy / hints.energy_reference;
+      const double limit = 1.0 + hints.energy_tolerance;
+      if (!(ratio <= limit && ratio >= 1.0 / limit)) {
+        res.rejected = true;
+        return res;
+      }
+    }
+  }
+
   Matrix D;
   {
     ScopedStage st(res.times, "potential");
@@ -166,7 +182,12 @@ EmbedResult embed_kernel(const SparseMatrix& K, const Options& opt, const EmbedH
         throw Error("embed_kernel: the MDS warm start is " + std::to_string(hints.mds_init->rows()) + " x " +
                     std::to_string(hints.mds_init->cols()) + ", expected " + std::to_string(D.rows()) + " x " +
                     std::to_string(opt.n_components));
+      // The warm start comes from the previous (displayed) frame, whose scale is not this
+      // D's (t, landmarks and the display normalisation all set it): rescale it to the
+      // least-squares fit of D first, or the anchor would pull towards the wrong size.
       Y = *hints.mds_init;
+      const double s = stress_optimal_scale(D, Y);
+      if (s > 0) Y *= s;
     } else {
       Y = classical_mds(D, opt.n_components);
     }
@@ -175,7 +196,7 @@ EmbedResult embed_kernel(const SparseMatrix& K, const Options& opt, const EmbedH
         SmacofResult sr;
         const int cap = hints.mds_max_iter > 0 ? std::min(hints.mds_max_iter, opt.mds_max_iter) : opt.mds_max_iter;
         Y = warm && hints.mds_anchor > 0
-                ? smacof_anchored(D, Y, *hints.mds_init, hints.mds_anchor, cap, opt.mds_tol, opt.threads, &sr)
+                ? smacof_anchored(D, Y, RowMatrix(Y), hints.mds_anchor, cap, opt.mds_tol, opt.threads, &sr)
                 : smacof(D, Y, cap, opt.mds_tol, opt.threads, &sr);
         res.mds_iterations = sr.iterations;
       } else {

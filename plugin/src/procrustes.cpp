@@ -7,10 +7,10 @@
 namespace mmphate {
 
 void Alignment::apply(RowMatrix& X) const {
-  X = (X * rotation).rowwise() + shift;
+  X = (scale * (X * rotation)).rowwise() + shift;
 }
 
-Alignment procrustes(const RowMatrix& current, const RowMatrix& previous) {
+Alignment procrustes(const RowMatrix& current, const RowMatrix& previous, bool with_scale) {
   if (current.rows() != previous.rows() || current.cols() != previous.cols() || current.rows() < 1)
     throw Error("procrustes: the two layouts must hold the same nodes (" + std::to_string(current.rows()) + " x " +
                 std::to_string(current.cols()) + " vs " + std::to_string(previous.rows()) + " x " +
@@ -24,7 +24,13 @@ Alignment procrustes(const RowMatrix& current, const RowMatrix& previous) {
   a.rotation = svd.matrixU() * svd.matrixV().transpose();
   if (n < d + 1) a.rotation = Matrix::Identity(d, d);  // too few points to fix a rotation
   a.reflected = a.rotation.determinant() < 0;
-  a.shift = mp - mc * a.rotation;
+  if (with_scale && n >= d + 1) {
+    // Least-squares scale given R: trace(R^T C^T P) / |C|^2 (the singular values' sum when
+    // R comes from the SVD; computed directly so the forced identity above stays consistent).
+    const double cc = C.squaredNorm(), cp = (cross.transpose() * a.rotation).trace();
+    if (cc > 0 && cp > 0 && std::isfinite(cp / cc)) a.scale = cp / cc;
+  }
+  a.shift = mp - a.scale * (mc * a.rotation);
   a.shared = n;
   const double inv = 1.0 / static_cast<double>(n);
   a.rms_before = std::sqrt((current - previous).rowwise().squaredNorm().sum() * inv);

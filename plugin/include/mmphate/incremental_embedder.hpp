@@ -7,18 +7,30 @@
 //  * landmarks: nodes keep the landmark (spectral cluster) they had; the nodes of new epochs
 //    are clustered among themselves (spectral features of their own subgraph + seeded
 //    k-means) into a share of landmarks equal to their share of the window, so the landmark
-//    count stays near the last full recompute's; clusters of epochs that left disappear;
+//    count stays near the last full recompute's; clusters of epochs that left disappear
+//    (joining new nodes to old landmarks in the window's spectral features was tried: the
+//    operator still mixed up to 5x faster on the language model, at 0.4-1 s more a frame);
 //  * diffusion: t kept from the last full recompute, so P_L^t only needs the eigenpairs with
 //    lambda^t above power_floor (MRRR over that value range, not a full dsyevd);
 //  * MDS: SMACOF warm-started from the previous landmark layout (new landmarks start at the
 //    kernel-weighted mean of the old landmarks their nodes touch);
-//  * alignment: Procrustes (rotation/reflection + translation) onto the previous frame's
-//    coordinates of the nodes both frames share, so the picture does not jump.
-// A full recompute (spectral clustering of the whole window, classical-MDS start, automatic
-// t) runs for the first frame, after a layout change, for windows of at most
-// full_below_nodes, every full_every frames, and when a drift measure passes its limit:
-// the share of nodes clustered since the last full, or the relative change of the interslice
-// bandwidth since then. Each frame says which ran and why.
+//  * alignment: Procrustes (rotation/reflection, uniform scale, translation) onto the
+//    previous frame's coordinates of the nodes both frames share, so the picture does not
+//    jump; the first frame is centred and scaled to RMS radius 1, so every frame's
+//    coordinates sit near unit scale (the scale of an MDS layout is the procedure's: t and
+//    the landmark count set it).
+// A full recompute (spectral clustering of the whole window, automatic t) runs for the first
+// frame, after a layout change, for windows of at most full_below_nodes, every full_every
+// frames, and when a drift measure passes its limit: the share of nodes clustered since the
+// last full, the relative change of the interslice bandwidth since then, or the landmark
+// operator's slow-mode energy (EmbedResult::slow_mode_energy) moving more than
+// max_energy_change from the last full's. The last guards the incremental landmarks: on a
+// real language model, new epochs clustered among themselves made the operator mix faster
+// frame after frame (lambda_2 0.981 -> 0.924 in four frames, potential distances / 60) and
+// the layout collapsed. A full recompute after the first frame is warm-started from the
+// previous layout (each landmark at its nodes' previous mean position) and anchored like an
+// incremental frame, so it refines the picture instead of drawing a new one.
+// Each frame says which ran and why.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -44,7 +56,11 @@ struct IncrementalOptions {
   // (smacof_anchored; 0: plain SMACOF). Keeps a frame from sliding into a different layout of
   // nearly the same stress (docs/MONITOR.md).
   double mds_anchor = 0.2;
-  bool align = true;               // Procrustes onto the previous frame
+  bool align = true;               // Procrustes (with scale) onto the previous frame
+  bool warm_full = true;           // full recomputes start from the previous layout
+  // drift: slow-mode energy of an incremental frame's landmark operator vs the last full's,
+  // as a factor: beyond (1 + this) either way the frame is recomputed in full.
+  double max_energy_change = 0.25;
   Index align_sample = 20000;      // shared nodes used to fit the alignment (0: all)
   int knn_margin = 16;             // spare neighbours per list (fewer recomputations on drops)
   double power_floor = 1e-12;      // incremental frames: EmbedHints::power_floor (0: exact P_L^t)
@@ -62,6 +78,8 @@ struct FrameEmbedding {
   Alignment alignment;  // when aligned
   double new_share = 0.0;   // drift measures at this frame
   double eps_change = 0.0;
+  double energy_ratio = 1.0;  // slow-mode energy / the last full's, of the tried incremental operator
+  bool warm = false;        // the MDS started from the previous layout (full or incremental)
   StageTimes times;         // all stages of this frame, graph update included
 };
 
@@ -83,6 +101,20 @@ class IncrementalEmbedder {
     RowMatrix coords;         // per local grid node; NaN when absent
     bool since_full = false;  // entered after the last full recompute
   };
+  struct Decision {
+    std::string reason;           // why a full recompute; empty: incremental
+    std::vector<const EpochState*> state_at;  // per window position: its state, null for new epochs
+    std::vector<int> prior;       // per graph row: previous global landmark id, -1 none
+    Index known_nodes = 0;
+  };
+  Decision decide(const SnapshotStore::View& view, const WindowKernel& w, bool force_full, FrameEmbedding& fe) const;
+  // Previous display coordinates of each graph row (NaN rows when unknown).
+  RowMatrix previous_coords(const WindowKernel& w, const Decision& d) const;
+  void embed_full(const WindowKernel& w, const Decision& d, FrameEmbedding& fe, std::vector<int>& global_of);
+  bool embed_incremental(const WindowKernel& w, const Decision& d, FrameEmbedding& fe, std::vector<int>& global_of);
+  void align(const WindowKernel& w, const Decision& d, FrameEmbedding& fe) const;
+  void remember(const SnapshotStore::View& view, const Decision& d, const FrameEmbedding& fe,
+                const std::vector<int>& global_of);
   std::vector<int> cluster_new_nodes(const SparseMatrix& K, const std::vector<Index>& rows, int count);
 
   Options opt_;
@@ -96,6 +128,9 @@ class IncrementalEmbedder {
   int t_full_ = 0;
   int landmarks_full_ = 0;
   double eps_full_ = 0.0;
+  double energy_full_ = 0.0;  // slow_mode_energy of the last full recompute (0: none)
+  int rejections_ = 0;        // incremental operators rejected in a row
+  int skip_incremental_ = 0;  // frames left that go straight to a full recompute
 };
 
 }  // namespace mmphate

@@ -38,6 +38,10 @@ RowMatrix smacof_anchored(const Matrix& D, RowMatrix init, const RowMatrix& anch
 
 RowMatrix sgd_mds(const Matrix& D, RowMatrix init, int epochs, double eps, std::uint64_t seed);
 
+// The factor s minimising raw_stress(D, s Y): sum D_ij d_ij / sum d_ij^2 over pairs, d the
+// distances of Y (0 when Y is a single point). Used to bring a warm start to D's scale.
+double stress_optimal_scale(const Matrix& D, const RowMatrix& Y);
+
 // Raw stress sum_{i<j} (||y_i - y_j|| - D_ij)^2.
 double raw_stress(const Matrix& D, const RowMatrix& Y);
 

@@ -30,6 +30,11 @@ struct EmbedResult {
   KnnMethod knn_method = KnnMethod::exact;  // plain PHATE: the back end that ran
   std::vector<int> landmark_of;   // landmarks: landmark of each node (0 .. n_landmarks-1)
   RowMatrix landmark_embedding;   // landmarks: n_landmarks x n_components (before extension)
+  // Landmarks: sum over the non-stationary eigenvalues of P_L of lambda^(2t), the energy of
+  // the diffusion modes that still separate landmarks at time t. The potential distances
+  // scale with it; a change the network did not make shows an operator gone wrong.
+  double slow_mode_energy = std::numeric_limits<double>::quiet_NaN();
+  bool rejected = false;          // the spectrum check of EmbedHints failed: no embedding
   StageTimes times;
 };
 
@@ -50,6 +55,12 @@ struct EmbedHints {
   // left out of P_L^t (each entry changes by at most floor * sqrt(w_j / w_i), w the landmark
   // weights), so only the dominant part of the spectrum is computed. 0: exact P_L^t.
   double power_floor = 0.0;
+  // > 0 with landmarks: stop after the spectrum (rejected = true, no potential or MDS) when
+  // slow_mode_energy differs from this reference by more than a factor (1 + energy_tolerance)
+  // either way. The incremental updater's guard against a landmark operator that mixes
+  // faster than the window's (docs/MONITOR.md).
+  double energy_reference = 0.0;
+  double energy_tolerance = 0.25;
 };
 
 // Everything after the kernel. K must be symmetric with positive row sums.
