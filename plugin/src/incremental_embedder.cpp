@@ -81,46 +81,40 @@ std::vector<int> IncrementalEmbedder::cluster_new_nodes(const SparseMatrix& K, c
 
 namespace {
 
-// Initial layout of `count` groups (landmarks, or single nodes) from the previous frame:
-// each group at the mean previous position of its nodes that had one; a group without such
-// nodes at the kernel-weighted mean of the known groups its nodes are linked to, or at the
-// centroid of the known ones. `known_rows` has a row per graph row, NaN when unknown; rows
-// given in `fixed` (count x dims, NaN when absent) override the member mean.
-RowMatrix warm_layout(const SparseMatrix& K, const std::vector<int>& group_of, int count, const RowMatrix& known_rows,
-                      const RowMatrix* fixed = nullptr) {
-  const Index dims = known_rows.cols(), n = K.rows();
-  RowMatrix init = RowMatrix::Zero(count, dims);
+// Mean previous position of each group's nodes (`prev`: one row per graph row, NaN when the
+// node had none); NaN rows for groups without such nodes.
+RowMatrix member_means(const std::vector<int>& group_of, int count, const RowMatrix& prev) {
+  RowMatrix init = RowMatrix::Zero(count, prev.cols());
   Vector members = Vector::Zero(count);
-  std::vector<char> known(static_cast<std::size_t>(count), 0);
-  if (fixed) {
-    for (int c = 0; c < count; ++c)
-      if (std::isfinite((*fixed)(c, 0))) {
-        init.row(c) = fixed->row(c);
-        known[c] = 1;
-      }
-  } else {
-    for (Index r = 0; r < n; ++r)
-      if (std::isfinite(known_rows(r, 0))) {
-        init.row(group_of[r]) += known_rows.row(r);
-        members(group_of[r]) += 1;
-      }
-    for (int c = 0; c < count; ++c)
-      if (members(c) > 0) {
-        init.row(c) /= members(c);
-        known[c] = 1;
-      }
+  for (Index r = 0; r < prev.rows(); ++r)
+    if (std::isfinite(prev(r, 0))) {
+      init.row(group_of[r]) += prev.row(r);
+      members(group_of[r]) += 1;
+    }
+  for (int c = 0; c < count; ++c) {
+    if (members(c) > 0) init.row(c) /= members(c);
+    else init.row(c).setConstant(kNaN);
   }
+  return init;
+}
+
+// Places the groups still NaN in `init` at the kernel-weighted mean of the known groups their
+// nodes are linked to, or at the centroid of the known ones.
+void place_unknown_groups(const SparseMatrix& K, const std::vector<int>& group_of, RowMatrix& init) {
+  const Index count = init.rows(), dims = init.cols();
+  std::vector<char> known(static_cast<std::size_t>(count), 0);
   Eigen::RowVectorXd centroid = Eigen::RowVectorXd::Zero(dims);
   int n_known = 0;
-  for (int c = 0; c < count; ++c)
-    if (known[c]) {
+  for (Index c = 0; c < count; ++c)
+    if (std::isfinite(init(c, 0))) {
+      known[c] = 1;
       centroid += init.row(c);
       ++n_known;
     }
   if (n_known > 0) centroid /= n_known;
   RowMatrix acc = RowMatrix::Zero(count, dims);
   Vector weight = Vector::Zero(count);
-  for (Index r = 0; r < n; ++r) {
+  for (Index r = 0; r < K.rows(); ++r) {
     const int c = group_of[r];
     if (known[c]) continue;
     for (SparseMatrix::InnerIterator it(K, r); it; ++it) {
@@ -130,9 +124,8 @@ RowMatrix warm_layout(const SparseMatrix& K, const std::vector<int>& group_of, i
       weight(c) += it.value();
     }
   }
-  for (int c = 0; c < count; ++c)
+  for (Index c = 0; c < count; ++c)
     if (!known[c]) init.row(c) = weight(c) > 0 ? Eigen::RowVectorXd(acc.row(c) / weight(c)) : centroid;
-  return init;
 }
 
 }  // namespace
@@ -156,6 +149,15 @@ IncrementalEmbedder::Decision IncrementalEmbedder::decide(const SnapshotStore::V
     if (es) {
       d.prior[r] = es->cluster[static_cast<std::size_t>(grid % per_epoch)];
       ++d.known_nodes;
+    }
+  }
+  d.prev = RowMatrix::Constant(n, opt_.n_components, kNaN);
+  for (Index r = 0; r < n; ++r) {
+    const Index grid = w.nodes.full_id[r];
+    const EpochState* es = d.state_at[static_cast<std::size_t>(grid / per_epoch)];
+    if (es && es->coords.cols() == opt_.n_components && std::isfinite(es->coords(grid % per_epoch, 0))) {
+      d.prev.row(r) = es->coords.row(grid % per_epoch);
+      d.shared.push_back(r);
     }
   }
   fe.new_share = n > 0 ? static_cast<double>(since_full_nodes) / static_cast<double>(n) : 1.0;
@@ -186,47 +188,33 @@ IncrementalEmbedder::Decision IncrementalEmbedder::decide(const SnapshotStore::V
   return d;
 }
 
-RowMatrix IncrementalEmbedder::previous_coords(const WindowKernel& w, const Decision& d) const {
-  const Index n = w.nodes.size(), dims = opt_.n_components;
-  const Index per_epoch = w.nodes.shape.steps * w.nodes.shape.units;
-  RowMatrix prev = RowMatrix::Constant(n, dims, kNaN);
-  for (Index r = 0; r < n; ++r) {
-    const Index grid = w.nodes.full_id[r];
-    const EpochState* es = d.state_at[static_cast<std::size_t>(grid / per_epoch)];
-    if (es && es->coords.cols() == dims) prev.row(r) = es->coords.row(grid % per_epoch);
-  }
-  return prev;
-}
-
 void IncrementalEmbedder::embed_full(const WindowKernel& w, const Decision& d, FrameEmbedding& fe,
                                      std::vector<int>& global_of) {
   fe.full = true;
   fe.reason = d.reason;
   const Index n = w.nodes.size(), dims = opt_.n_components;
   const bool landmarks = opt_.n_landmark > 0 && n > opt_.n_landmark;
-  RowMatrix prev;
-  Index known = 0;
-  if (inc_.warm_full && frames_ > 0 && opt_.mds == MdsMethod::metric) {
-    prev = previous_coords(w, d);
-    for (Index r = 0; r < n; ++r) known += std::isfinite(prev(r, 0)) ? 1 : 0;
-  }
-  if (known <= dims) {
+  const bool warm = inc_.warm_full && frames_ > 0 && opt_.mds == MdsMethod::metric &&
+                    static_cast<Index>(d.shared.size()) > dims;
+  if (!warm) {
     fe.result = embed_kernel(w.K, opt_);
   } else {
-    // Warm full recompute: fresh landmarks and t, the previous layout as the MDS start.
+    // Warm full recompute: fresh landmarks and t, the previous layout as the MDS start. The
+    // clusters go to embed_kernel as a hint, which builds their operators (once).
     std::vector<int> group_of;
     int count = 0;
     if (landmarks) {
-      Landmarks lm = build_landmarks(w.K, opt_.n_landmark, opt_.n_svd, opt_.seed, opt_.threads, &fe.times,
-                                     opt_.svd_power_iterations);
-      group_of = std::move(lm.cluster);
-      count = lm.count;
+      KMeansResult km = cluster_landmarks(w.K, opt_.n_landmark, opt_.n_svd, opt_.seed, opt_.threads, &fe.times,
+                                          opt_.svd_power_iterations);
+      group_of = std::move(km.labels);
+      count = km.n_clusters;
     } else {
       group_of.resize(static_cast<std::size_t>(n));
       for (Index r = 0; r < n; ++r) group_of[r] = static_cast<int>(r);
       count = static_cast<int>(n);
     }
-    const RowMatrix init = warm_layout(w.K, group_of, count, prev);
+    RowMatrix init = member_means(group_of, count, d.prev);
+    place_unknown_groups(w.K, group_of, init);
     EmbedHints hints;
     if (landmarks) {
       hints.landmark_of = &group_of;
@@ -292,12 +280,12 @@ bool IncrementalEmbedder::embed_incremental(const WindowKernel& w, const Decisio
   }
   const int L = static_cast<int>(global_of.size());
   // Warm start: old landmarks where they were; new ones from the old ones their nodes touch.
-  RowMatrix fixed = RowMatrix::Constant(L, dims, kNaN);
+  RowMatrix init = RowMatrix::Constant(L, dims, kNaN);
   for (int c = 0; c < L; ++c) {
     auto it = landmark_coords_.find(global_of[c]);
-    if (it != landmark_coords_.end() && it->second.size() == dims) fixed.row(c) = it->second;
+    if (it != landmark_coords_.end() && it->second.size() == dims) init.row(c) = it->second;
   }
-  const RowMatrix init = warm_layout(w.K, landmark_of, L, RowMatrix(n, dims), &fixed);
+  place_unknown_groups(w.K, landmark_of, init);
   EmbedHints hints;
   hints.landmark_of = &landmark_of;
   hints.landmark_count = L;
@@ -326,14 +314,12 @@ bool IncrementalEmbedder::embed_incremental(const WindowKernel& w, const Decisio
   return true;
 }
 
-void IncrementalEmbedder::align(const WindowKernel& w, const Decision& d, FrameEmbedding& fe) const {
+void IncrementalEmbedder::align(const Decision& d, FrameEmbedding& fe) const {
   if (!inc_.align) return;
   ScopedStage st(fe.times, "align");
-  const Index n = w.nodes.size(), dims = opt_.n_components;
-  const RowMatrix prev = previous_coords(w, d);
-  std::vector<Index> shared;
-  for (Index r = 0; r < n; ++r)
-    if (std::isfinite(prev(r, 0))) shared.push_back(r);
+  const Index dims = opt_.n_components;
+  const RowMatrix& prev = d.prev;
+  const std::vector<Index>& shared = d.shared;
   if (static_cast<Index>(shared.size()) <= dims) {
     // Nothing to align to: centre the frame and scale it to RMS radius 1.
     const Eigen::RowVectorXd mean = fe.result.embedding.colwise().mean();
@@ -435,7 +421,7 @@ FrameEmbedding IncrementalEmbedder::update(const SnapshotStore::View& view, bool
   fe.result.constant_nodes = w.constant_nodes;
   fe.result.dropped_nodes = w.dropped_nodes;
   fe.result.nonfinite_values = w.nonfinite_values;
-  align(w, d, fe);
+  align(d, fe);
   remember(view, d, fe, global_of);
   ++frames_;
   for (const auto& t : fe.result.times) fe.times.push_back(t);

@@ -119,8 +119,8 @@ EigenPairs Landmarks::dominant_eigen(double lower) const {
   return mmphate::symmetric_eigen_above(symmetric_conjugate(*this), lower);
 }
 
-Landmarks build_landmarks(const SparseMatrix& K, int n_landmark, int n_svd, std::uint64_t seed,
-                          int threads, StageTimes* times, int power_iterations) {
+KMeansResult cluster_landmarks(const SparseMatrix& K, int n_landmark, int n_svd, std::uint64_t seed, int threads,
+                               StageTimes* times, int power_iterations) {
   StageTimes local;
   StageTimes& t = times ? *times : local;
   RowMatrix F;
@@ -138,7 +138,14 @@ Landmarks build_landmarks(const SparseMatrix& K, int n_landmark, int n_svd, std:
   }
   if (km.empty_dropped > 0)
     logger()->info("landmarks: {} of {} clusters came out empty and were dropped", km.empty_dropped, n_landmark);
-  ScopedStage st(t, "landmarks.operators");
+  return km;
+}
+
+Landmarks build_landmarks(const SparseMatrix& K, int n_landmark, int n_svd, std::uint64_t seed,
+                          int threads, StageTimes* times, int power_iterations) {
+  KMeansResult km = cluster_landmarks(K, n_landmark, n_svd, seed, threads, times, power_iterations);
+  StageTimes local;
+  ScopedStage st(times ? *times : local, "landmarks.operators");
   return landmark_operators(K, std::move(km.labels), km.n_clusters, threads);
 }
 

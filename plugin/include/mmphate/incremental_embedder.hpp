@@ -106,13 +106,13 @@ class IncrementalEmbedder {
     std::vector<const EpochState*> state_at;  // per window position: its state, null for new epochs
     std::vector<int> prior;       // per graph row: previous global landmark id, -1 none
     Index known_nodes = 0;
+    RowMatrix prev;               // per graph row: previous display coordinates, NaN when none
+    std::vector<Index> shared;    // graph rows with previous coordinates
   };
   Decision decide(const SnapshotStore::View& view, const WindowKernel& w, bool force_full, FrameEmbedding& fe) const;
-  // Previous display coordinates of each graph row (NaN rows when unknown).
-  RowMatrix previous_coords(const WindowKernel& w, const Decision& d) const;
   void embed_full(const WindowKernel& w, const Decision& d, FrameEmbedding& fe, std::vector<int>& global_of);
   bool embed_incremental(const WindowKernel& w, const Decision& d, FrameEmbedding& fe, std::vector<int>& global_of);
-  void align(const WindowKernel& w, const Decision& d, FrameEmbedding& fe) const;
+  void align(const Decision& d, FrameEmbedding& fe) const;
   void remember(const SnapshotStore::View& view, const Decision& d, const FrameEmbedding& fe,
                 const std::vector<int>& global_of);
   std::vector<int> cluster_new_nodes(const SparseMatrix& K, const std::vector<Index>& rows, int count);

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "mmphate/kmeans.hpp"
 #include "mmphate/log.hpp"
 #include "mmphate/spectral.hpp"
 #include "mmphate/types.hpp"
@@ -43,7 +44,14 @@ RowMatrix spectral_features(const SparseMatrix& K, int n_svd, std::uint64_t seed
 // Builds P_NL, P_LN and P_L from a given node -> cluster assignment (K symmetric).
 Landmarks landmark_operators(const SparseMatrix& K, std::vector<int> cluster, int count, int threads = 1);
 
-// Appends sub-stage timings (landmarks.spectral, .kmeans, .operators) to `times` when given.
+// The landmark clustering alone: spectral features + seeded k-means into at most n_landmark
+// clusters (labels compacted, none empty). Sub-stage timings (landmarks.spectral, .kmeans)
+// go to `times` when given. For callers that build the operators elsewhere (a warm full
+// recompute hands the clusters to embed_kernel, which builds them once).
+KMeansResult cluster_landmarks(const SparseMatrix& K, int n_landmark, int n_svd, std::uint64_t seed, int threads,
+                               StageTimes* times = nullptr, int power_iterations = 7);
+
+// cluster_landmarks + landmark_operators; appends landmarks.operators to `times` too.
 Landmarks build_landmarks(const SparseMatrix& K, int n_landmark, int n_svd, std::uint64_t seed,
                           int threads, StageTimes* times = nullptr, int power_iterations = 7);
 
