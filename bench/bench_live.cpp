@@ -32,6 +32,7 @@
 #include <nlohmann/json.hpp>
 
 #include "mmphate/error.hpp"
+#include "mmphate/frame_reader.hpp"
 #include "mmphate/monitor.hpp"
 #include "mmphate/npy.hpp"
 #include "mmphate/phate.hpp"
@@ -45,8 +46,8 @@ namespace {
 
 struct RecordedRun {
   std::string name;
-  Index epochs = 0, steps = 0, units = 0, probes = 0;
-  std::vector<float> values;  // [E, T, U, P]
+  TraceShape shape;
+  RowMatrix trace;  // (epochs * steps * units) x probes, as snapshot_from_trace reads it
   std::vector<std::int64_t> labels;
   nlohmann::json meta;
 };
@@ -54,71 +55,48 @@ struct RecordedRun {
 RecordedRun load_run(const std::string& dir) {
   RecordedRun r;
   r.name = fs::path(dir).filename().string();
-  const NpyArray a = read_npy(dir + "/trace.npy");
-  if (a.shape.size() != 4) throw Error(dir + "/trace.npy: expected [epochs, steps, units, probes]");
-  r.epochs = static_cast<Index>(a.shape[0]);
-  r.steps = static_cast<Index>(a.shape[1]);
-  r.units = static_cast<Index>(a.shape[2]);
-  r.probes = static_cast<Index>(a.shape[3]);
-  const std::vector<double> d = a.to_double();
-  r.values.assign(d.begin(), d.end());
+  r.trace = read_trace_npy(dir + "/trace.npy", r.shape);
   if (fs::exists(dir + "/labels.npy")) r.labels = read_npy(dir + "/labels.npy").to_int64();
   if (fs::exists(dir + "/meta.json")) r.meta = nlohmann::json::parse(std::ifstream(dir + "/meta.json"));
   return r;
 }
 
 Snapshot snapshot_of(const RecordedRun& r, Index e) {
-  Snapshot s;
-  s.epoch = e;
+  Snapshot s = snapshot_from_trace(r.trace, e, r.shape.steps, r.shape.units);
   s.global_step = e;
-  s.steps = r.steps;
-  s.units = r.units;
-  s.probes = r.probes;
-  const std::size_t per = static_cast<std::size_t>(r.steps * r.units * r.probes);
-  s.values.assign(r.values.begin() + static_cast<std::ptrdiff_t>(per * e),
-                  r.values.begin() + static_cast<std::ptrdiff_t>(per * (e + 1)));
   s.layer = r.name;
   return s;
 }
 
-// Raw trace of a window of epochs: (epochs * steps * units) x probes, epoch-major.
-RowMatrix window_raw(const RecordedRun& r, const std::vector<std::int64_t>& epochs) {
-  const Index per = r.steps * r.units;
-  RowMatrix raw(static_cast<Index>(epochs.size()) * per, r.probes);
-  for (std::size_t p = 0; p < epochs.size(); ++p)
-    for (Index i = 0; i < per; ++i)
-      for (Index s = 0; s < r.probes; ++s)
-        raw(static_cast<Index>(p) * per + i, s) =
-            r.values[static_cast<std::size_t>((epochs[p] * per + i) * r.probes + s)];
-  return raw;
+// The engine's input for a window of epochs, assembled as the monitor's updater does.
+AssembledTrace window_trace(const RecordedRun& r, const std::vector<std::int64_t>& epochs) {
+  SnapshotStore::View view;
+  for (std::int64_t e : epochs) view.snapshots.push_back(std::make_shared<const Snapshot>(snapshot_of(r, e)));
+  return assemble_trace(view);
 }
 
 struct FrameData {
-  nlohmann::json j;
+  nlohmann::json j;  // the frame line without its coordinate arrays
   std::vector<std::int64_t> epochs;
   RowMatrix coords;  // grid nodes x dims, NaN absent
 };
 
+// Embedding frames of a run folder; coordinates through the run reader (inline or sidecar).
 std::vector<FrameData> read_frames(const std::string& run_dir) {
+  RunData run;
+  run.dir = run_dir;
   std::vector<FrameData> out;
   std::ifstream in(run_dir + "/frames.jsonl");
   for (std::string line; std::getline(in, line);) {
     nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
     if (j.is_discarded() || j.value("type", "") != "embedding") continue;
+    Frame fr = parse_frame(j);
+    load_coords(run, fr);
     FrameData f;
-    f.epochs = j["window"]["epochs"].get<std::vector<std::int64_t>>();
-    const Index n = j["n_nodes"].get<Index>(), d = j["n_components"].get<Index>();
-    f.coords = RowMatrix::Constant(n, d, std::nan(""));
-    if (j.contains("coords_file")) {
-      std::ifstream b(run_dir + "/" + j["coords_file"]["path"].get<std::string>(), std::ios::binary);
-      std::vector<float> v(static_cast<std::size_t>(n * d));
-      b.read(reinterpret_cast<char*>(v.data()), static_cast<std::streamsize>(v.size() * 4));
-      for (Index i = 0; i < n * d; ++i) f.coords(i / d, i % d) = v[static_cast<std::size_t>(i)];
-    } else {
-      const auto& c = j["coords"];
-      for (Index i = 0; i < n * d; ++i)
-        if (c[static_cast<std::size_t>(i)].is_number()) f.coords(i / d, i % d) = c[static_cast<std::size_t>(i)].get<double>();
-    }
+    f.epochs = fr.window_epochs;
+    const Index n = fr.n_nodes, d = fr.n_components;
+    f.coords.resize(n, d);
+    for (Index i = 0; i < n * d; ++i) f.coords(i / d, i % d) = fr.coords[static_cast<std::size_t>(i)];
     j.erase("coords");
     j.erase("most_active_class");
     f.j = std::move(j);
@@ -174,12 +152,6 @@ double shared_displacement(const FrameData& prev, const FrameData& cur, Index pe
   }
   const double r = rms_radius(prev.coords);
   return n > 0 && r > 0 ? std::sqrt(sq / static_cast<double>(n)) / r : std::nan("");
-}
-
-double thread_cpu() {
-  timespec ts{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
 }
 
 struct Scores {
@@ -262,13 +234,13 @@ int main(int argc, char** argv) {
       monitor.set_recorder([&](std::int64_t epoch, std::int64_t) { monitor.store().push(snapshot_of(run, epoch)); },
                            run.labels);
       const auto t0 = Clock::now();
-      for (Index e = 0; e < run.epochs; ++e) {
+      for (Index e = 0; e < run.shape.epochs; ++e) {
         std::map<std::string, double> metrics;
         if (run.meta.contains("curve") && e < static_cast<Index>(run.meta["curve"].size()))
           for (const auto& [k, v] : run.meta["curve"][static_cast<std::size_t>(e)].items())
             if (k != "epoch" && v.is_number()) metrics[k] = v.get<double>();
         const auto te = Clock::now();
-        monitor.on_epoch_end(e, metrics, e, e + 1 == run.epochs);
+        monitor.on_epoch_end(e, metrics, e, e + 1 == run.shape.epochs);
         if (paced > 0) {
           volatile double sink = 0;  // the training thread's load
           while (std::chrono::duration<double>(Clock::now() - te).count() < paced) sink = sink + 1.0;
@@ -280,7 +252,7 @@ int main(int argc, char** argv) {
       wall_train = std::chrono::duration<double>(Clock::now() - t0).count();
     }
     const std::vector<FrameData> frames = read_frames(cfg.run.path);
-    const Index per_epoch = run.steps * run.units;
+    const Index per_epoch = run.shape.steps * run.shape.units;
     std::vector<double> ratio, disp_inc, disp_full, distinct_share, latency, cpu, gap_live, gap_default_faithful;
     Index coalesced = 0, full_frames = 0;
     // Phase labels: an epoch's label once older than the delay must not change.
@@ -328,9 +300,8 @@ int main(int argc, char** argv) {
                              {"distinct_share", distinct_share.back()},    {"latency_s", num(latency.back())}};
       const bool do_compare = compare && (f + 1 == frames.size() || (compare_every > 0 && f % compare_every == static_cast<std::size_t>(compare_every - 1)));
       if (do_compare) {
-        const TraceShape shape{static_cast<Index>(fr.epochs.size()), run.steps, run.units, run.probes};
-        const RowMatrix raw = window_raw(run, fr.epochs);
-        const PreparedTrace pt = prepare_trace(raw, shape, scratch_default);
+        const AssembledTrace at = window_trace(run, fr.epochs);
+        const PreparedTrace pt = prepare_trace(at.raw, at.shape, scratch_default, &at.node_valid);
         const Scores live = scores_of(pt, fr.coords, true);
         const EmbedResult sd = run_multislice(pt, scratch_default);
         const Scores s_def = scores_of(pt, sd.embedding, false);
@@ -352,7 +323,7 @@ int main(int argc, char** argv) {
     }
     nlohmann::json summary = {
         {"run", run.name},
-        {"shape", {run.epochs, run.steps, run.units, run.probes}},
+        {"shape", {run.shape.epochs, run.shape.steps, run.shape.units, run.shape.probes}},
         {"frames", frames.size()},
         {"full_frames", full_frames},
         {"coalesced_epochs", coalesced},

@@ -12,7 +12,6 @@
 #include "mmphate/incremental_embedder.hpp"
 #include "mmphate/frame_json.hpp"
 #include "mmphate/monitor_config.hpp"
-#include "mmphate/npy.hpp"
 #include "mmphate/incremental_graph.hpp"
 #include "mmphate/landmarks.hpp"
 #include "mmphate/multislice.hpp"
@@ -367,12 +366,10 @@ struct LiveRun {
   std::vector<double> radius_ratio, move_incremental, move_full;
 };
 LiveRun replay_real_trace(const IncrementalOptions& inc) {
-  const NpyArray a = read_npy(std::string(MMPHATE_SOURCE_DIR) + "/examples/data/lstm16_8epochs_trace.npy");
-  const Index epochs = static_cast<Index>(a.shape[0]), steps = static_cast<Index>(a.shape[1]),
-              units = static_cast<Index>(a.shape[2]), probes = static_cast<Index>(a.shape[3]);
-  const std::vector<double> v = a.to_double();
-  RowMatrix trace(epochs * steps * units, probes);
-  for (Index i = 0; i < trace.size(); ++i) trace(i / probes, i % probes) = v[static_cast<std::size_t>(i)];
+  TraceShape shape;
+  const RowMatrix trace =
+      read_trace_npy(std::string(MMPHATE_SOURCE_DIR) + "/examples/data/lstm16_8epochs_trace.npy", shape);
+  const Index epochs = shape.epochs, steps = shape.steps, units = shape.units;
   Options opt = MonitorConfig::default_embedding();
   opt.n_landmark = 300;
   opt.n_svd = 30;

@@ -175,27 +175,6 @@ Options multislice_preset(int argc, char** argv) {
   throw UsageError("invalid --preset '" + preset + "': allowed 'scalable', 'reference'");
 }
 
-// Reads a trace .npy: [epochs, steps, units, probes] or [slices, units, probes].
-RowMatrix read_trace(const std::string& path, TraceShape& shape) {
-  const NpyArray a = read_npy(path);
-  if (a.type != NpyType::float32 && a.type != NpyType::float64)
-    throw Error(path + ": expected float32 or float64 hidden states, got " + npy_type_name(a.type));
-  if (a.shape.size() == 4) {
-    shape.epochs = static_cast<Index>(a.shape[0]); shape.steps = static_cast<Index>(a.shape[1]);
-    shape.units = static_cast<Index>(a.shape[2]); shape.probes = static_cast<Index>(a.shape[3]);
-  } else if (a.shape.size() == 3) {
-    shape.epochs = static_cast<Index>(a.shape[0]); shape.steps = 1;
-    shape.units = static_cast<Index>(a.shape[1]); shape.probes = static_cast<Index>(a.shape[2]);
-  } else {
-    throw Error(path + ": expected a trace of shape [epochs, steps, units, probes] or "
-                "[slices, units, probes], got " + std::to_string(a.shape.size()) + " dimension(s)");
-  }
-  if (shape.nodes() == 0 || shape.probes == 0) throw Error(path + ": the trace is empty (a dimension is 0)");
-  const auto values = a.to_double();
-  RowMatrix F(shape.nodes(), shape.probes);
-  std::copy(values.begin(), values.end(), F.data());
-  return F;
-}
 
 // A command's integer flag, read wide and range-checked (std::stol accepted "-5" and threw a
 // bare "stol" for junk): the error names the flag, the value and the allowed range.
@@ -271,7 +250,7 @@ int cmd_embed(int argc, char** argv) {
   const std::string out_dir = p.positional[1];
   const auto t0 = std::chrono::steady_clock::now();
   TraceShape shape;
-  const RowMatrix raw = read_trace(p.positional[0], shape);
+  const RowMatrix raw = read_trace_npy(p.positional[0], shape);
   std::vector<std::int64_t> labels;
   if (p.extra.count("labels")) {
     const NpyArray la = read_npy(p.extra["labels"]);
@@ -354,7 +333,7 @@ int cmd_score(int argc, char** argv) {
   if (p.extra.count("k")) so.ks = parse_ks(p.extra["k"]);
   if (p.extra.count("max_queries")) so.max_queries = parse_max_queries(p.extra["max_queries"]);
   TraceShape shape;
-  const RowMatrix raw = read_trace(p.positional[0], shape);
+  const RowMatrix raw = read_trace_npy(p.positional[0], shape);
   const RowMatrix Y = read_npy_matrix(p.positional[1]);
   Options opt = p.opt;
   if (p.extra.count("nodes")) opt.nan_policy = NanPolicy::zero;  // rows are selected below

@@ -1,10 +1,13 @@
 #include "mmphate/trace.hpp"
 
+#include "mmphate/npy.hpp"
+
 #include <cmath>
 
 #include "mmphate/error.hpp"
 #include "mmphate/log.hpp"
 #include "mmphate/normalize.hpp"
+#include "mmphate/npy.hpp"
 
 namespace mmphate {
 
@@ -113,6 +116,27 @@ PreparedTrace prepare_trace(const RowMatrix& raw, const TraceShape& shape, const
     logger()->info("{} of {} nodes have a constant trace (dead or saturated units); they become zero vectors",
                    out.constant_nodes, out.features.rows());
   return out;
+}
+
+RowMatrix read_trace_npy(const std::string& path, TraceShape& shape) {
+  const NpyArray a = read_npy(path);
+  if (a.type != NpyType::float32 && a.type != NpyType::float64)
+    throw Error(path + ": expected float32 or float64 hidden states, got " + npy_type_name(a.type));
+  if (a.shape.size() == 4) {
+    shape.epochs = static_cast<Index>(a.shape[0]); shape.steps = static_cast<Index>(a.shape[1]);
+    shape.units = static_cast<Index>(a.shape[2]); shape.probes = static_cast<Index>(a.shape[3]);
+  } else if (a.shape.size() == 3) {
+    shape.epochs = static_cast<Index>(a.shape[0]); shape.steps = 1;
+    shape.units = static_cast<Index>(a.shape[1]); shape.probes = static_cast<Index>(a.shape[2]);
+  } else {
+    throw Error(path + ": expected a trace of shape [epochs, steps, units, probes] or "
+                "[slices, units, probes], got " + std::to_string(a.shape.size()) + " dimension(s)");
+  }
+  if (shape.nodes() == 0 || shape.probes == 0) throw Error(path + ": the trace is empty (a dimension is 0)");
+  const auto values = a.to_double();
+  RowMatrix F(shape.nodes(), shape.probes);
+  std::copy(values.begin(), values.end(), F.data());
+  return F;
 }
 
 }  // namespace mmphate

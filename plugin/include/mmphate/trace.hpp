@@ -45,6 +45,11 @@ struct PreparedTrace {
   Index constant_nodes = 0;  // constant across probes: zero vectors after z-scoring
 };
 
+// Reads a trace .npy (float32 or float64): [epochs, steps, units, probes], or [slices, units,
+// probes] (steps = 1), as the raw (epochs * steps * units) x probes matrix; sets `shape`.
+// Errors name the file and what was found.
+RowMatrix read_trace_npy(const std::string& path, TraceShape& shape);
+
 // Shape of M-PHATE-style input [slices, units, probes] (steps = 1); checks the row count.
 TraceShape slice_trace_shape(const RowMatrix& features, Index slices, Index units);
 
