@@ -559,6 +559,28 @@ TEST(EarlyStopping, PatienceCountsChecksWithoutImprovement) {
   EXPECT_EQ(s.check(9, {{"val_loss", 0.1}}).epoch, 4);
 }
 
+// The monitor checks an epoch's metrics at epoch end and again with its frame: each epoch
+// must count once (patience 3 used to stop after one epoch without improvement).
+TEST(EarlyStopping, EachEpochCountsOnce) {
+  auto o = es();
+  o.patience = 3;
+  EarlyStopping s(o);
+  const std::vector<double> values = {1.0, 0.9, 0.95, 0.96, 0.97};
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    const auto e = static_cast<std::int64_t>(i);
+    const StopDecision first = s.check(e, {{"val_loss", values[i]}});
+    const StopDecision again = s.check(e, {{"val_loss", values[i]}, {"entropy", 1.0}});
+    if (!first.stop) EXPECT_FALSE(again.checked) << "epoch " << e;  // (once stopped, the stop decision stays)
+    EXPECT_EQ(again.wait, first.wait) << "epoch " << e;
+    EXPECT_EQ(first.stop, e == 4) << "epoch " << e;
+  }
+  // An older epoch arriving late (a coalesced frame) does not count either.
+  EarlyStopping t(o);
+  t.check(5, {{"val_loss", 1.0}});
+  EXPECT_FALSE(t.check(3, {{"val_loss", 2.0}}).checked);
+  EXPECT_EQ(t.wait(), 0);
+}
+
 TEST(EarlyStopping, PatienceZeroStopsOnFirstNonImprovement) {
   auto o = es();
   o.patience = 0;

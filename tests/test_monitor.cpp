@@ -108,12 +108,18 @@ TEST(MonitorRun, WritesValidFrames) {
     }
     EXPECT_EQ(monitor.stats().frames, 8);
     EXPECT_EQ(monitor.stats().failed_frames, 0);
+    EXPECT_EQ(monitor.stats().snapshots, 8);  // a recorder calling push() counts once (was 16)
   }
   const auto frames = read_frames(dir);
   const auto emb = of_type(frames, "embedding");
   ASSERT_EQ(emb.size(), 8u);
   EXPECT_EQ(of_type(frames, "event", "started").size(), 1u);
-  EXPECT_EQ(of_type(frames, "event", "finished").size(), 1u);
+  const auto finished = of_type(frames, "event", "finished");
+  ASSERT_EQ(finished.size(), 1u);
+  EXPECT_EQ(finished[0]["data"]["frames"], 8);
+  EXPECT_EQ(finished[0]["data"]["lines_lost"], 0);  // what the file sink gave up, reported
+  EXPECT_EQ(finished[0]["data"]["lines_rolled_back"], 0);
+  EXPECT_EQ(frames.back()["event"], "finished");
   // Window retention: 5 epochs at most, the oldest leave.
   EXPECT_EQ(emb.back()["window"]["epochs"], nlohmann::json({3, 4, 5, 6, 7}));
   EXPECT_EQ(emb.back()["n_nodes"], 5 * kSteps * kUnits);
@@ -248,6 +254,14 @@ TEST(MonitorConfig, ErrorsNameTheKeyAndWhatIsAllowed) {
   e = config_error({{"updater", {{"mds_anchor", -0.5}}}});
   EXPECT_NE(e.find("mds_anchor = -0.5"), std::string::npos) << e;
   EXPECT_NE(e.find("[0, 100]"), std::string::npos) << e;
+  // Size-like updater options have upper bounds (an absurd value is an error, not hours).
+  for (const char* key : {"knn_margin", "warm_mds_iter", "full_every"}) {
+    e = config_error({{"updater", {{key, 2000000000}}}});
+    EXPECT_NE(e.find(key), std::string::npos) << e;
+    EXPECT_NE(e.find("must be in ["), std::string::npos) << e;
+  }
+  e = config_error({{"updater", {{"handle_signals", "yes"}}}});
+  EXPECT_NE(e.find("handle_signals"), std::string::npos) << e;
   e = config_error({{"capture", {{"every_n_epochs", 0}}}});
   EXPECT_NE(e.find("every_n_epochs"), std::string::npos) << e;
   // Diagnostics sections are checked when the monitor starts.
@@ -284,6 +298,46 @@ TEST(MonitorRun, UnwritableRunDirectoryIsAClearErrorAtStart) {
   run.name = "demo";
   EXPECT_EQ(fs::path(create_run_directory(run)).filename(), "version_0");
   EXPECT_EQ(fs::path(create_run_directory(run)).filename(), "version_1");
+}
+
+// run.path names one run: a second Monitor there would mix two runs in one frames.jsonl
+// (frame numbers restarting halfway), so it is refused at start, naming the path.
+TEST(MonitorRun, ReusingRunPathIsRefused) {
+  const std::string dir = test_dir("monitor_reuse");
+  { Monitor first(small_config(dir)); }
+  const std::string e = mmphate::testing::error_of([&] { Monitor second(small_config(dir)); });
+  EXPECT_NE(e.find(dir), std::string::npos) << e;
+  EXPECT_NE(e.find("already holds a run"), std::string::npos) << e;
+  EXPECT_EQ(of_type(read_frames(dir), "event", "started").size(), 1u);  // the first run untouched
+}
+
+// Saved snapshots do not wait for frames: each reaches <run>/snapshots/ right after its push,
+// while the updater rests between frames (before, they were saved only after a frame).
+TEST(MonitorRun, SnapshotsAreSavedAtPushNotAfterFrames) {
+  const std::string dir = test_dir("monitor_durable");
+  MonitorConfig cfg = small_config(dir);
+  cfg.save_snapshots = true;
+  cfg.retention.max_epochs = 40;
+  cfg.updater.max_cpu_share = 0.002;  // after its first frame the updater rests for seconds
+  cfg.updater.shutdown_timeout_ms = 0;
+  Monitor monitor(cfg);
+  monitor.push(snapshot(0));
+  for (int i = 0; i < 500 && monitor.stats().frames == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_EQ(monitor.stats().frames, 1);
+  for (int e = 1; e < 6; ++e) monitor.push(snapshot(e));
+  std::size_t saved = 0;
+  for (int i = 0; i < 100 && saved < 6; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    SnapshotStore back;
+    try {
+      back.resume(dir + "/snapshots");
+      saved = back.view().snapshots.size();
+    } catch (const Error&) {
+    }
+  }
+  EXPECT_EQ(saved, 6u);
+  EXPECT_EQ(monitor.stats().frames, 1);  // no frame since: the updater is resting
+  EXPECT_TRUE(fs::exists(dir + "/snapshots/index.json"));  // not snapshots/snapshots/
 }
 
 TEST(FrameWriter, FailingSinksAreRetriedAndNeverThrow) {

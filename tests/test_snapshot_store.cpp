@@ -206,7 +206,7 @@ TEST(SnapshotStore, ResumeIgnoresHalfWrittenFilesAndSaveRemovesDroppedOnes) {
   store.push(make_snapshot(1));
   store.save(dir.string());
   // A killed run: a temporary file and a snapshot file that index.json does not name.
-  { std::ofstream(dir / "snapshots" / "epoch_000002.npy.tmp") << "half"; }
+  { std::ofstream(dir / "epoch_000002.npy.tmp") << "half"; }
   { std::ofstream(dir / "index.json.tmp") << "{ broken"; }
   SnapshotStore back(p);
   back.resume(dir.string());
@@ -214,8 +214,8 @@ TEST(SnapshotStore, ResumeIgnoresHalfWrittenFilesAndSaveRemovesDroppedOnes) {
   // After retention drops epoch 0, the next save deletes its file.
   store.push(make_snapshot(2));
   store.save(dir.string());
-  EXPECT_FALSE(fs::exists(dir / "snapshots" / "epoch_000000.npy"));
-  EXPECT_TRUE(fs::exists(dir / "snapshots" / "epoch_000002.npy"));
+  EXPECT_FALSE(fs::exists(dir / "epoch_000000.npy"));
+  EXPECT_TRUE(fs::exists(dir / "epoch_000002.npy"));
   SnapshotStore none;
   EXPECT_THROW(none.resume((dir / "missing").string()), Error);
   fs::remove_all(dir);
@@ -224,12 +224,37 @@ TEST(SnapshotStore, ResumeIgnoresHalfWrittenFilesAndSaveRemovesDroppedOnes) {
 // A resume that fails part way (one snapshot file of five deleted) leaves the store empty and
 // resumable, and a later save there keeps the earlier run's intact files (before: 3 snapshots
 // stayed, a second resume was refused, and the next save deleted the intact newest file).
+// save(dir) puts the files next to index.json (a monitor's <run>/snapshots/ holds both); saves
+// made before that kept the .npy files in dir/snapshots/ and still resume.
+TEST(SnapshotStore, SavedFilesSitNextToTheIndexAndOlderLayoutsResume) {
+  const fs::path dir = temp_dir("layout");
+  SnapshotStore store;
+  for (int e = 0; e < 3; ++e) store.push(make_snapshot(e));
+  store.save(dir.string());
+  EXPECT_TRUE(fs::exists(dir / "index.json"));
+  EXPECT_TRUE(fs::exists(dir / "epoch_000002.npy"));
+  EXPECT_FALSE(fs::exists(dir / "snapshots"));
+  // The older layout: files in snapshots/, named so by the index.
+  fs::create_directories(dir / "snapshots");
+  nlohmann::json index = nlohmann::json::parse(std::ifstream(dir / "index.json"));
+  for (auto& entry : index["snapshots"]) {
+    const std::string file = entry["file"];
+    fs::rename(dir / file, dir / "snapshots" / file);
+    entry["file"] = "snapshots/" + file;
+  }
+  std::ofstream(dir / "index.json") << index.dump();
+  SnapshotStore back;
+  back.resume(dir.string());
+  EXPECT_EQ(epochs_of(back), (std::vector<std::int64_t>{0, 1, 2}));
+  fs::remove_all(dir);
+}
+
 TEST(SnapshotStore, FailedResumeIsAllOrNothing) {
   const fs::path dir = temp_dir("atomic_resume");
   SnapshotStore store;
   for (int e = 0; e < 5; ++e) store.push(make_snapshot(e));
   store.save(dir.string());
-  fs::remove(dir / "snapshots" / "epoch_000003.npy");
+  fs::remove(dir / "epoch_000003.npy");
   SnapshotStore back;
   for (int attempt = 0; attempt < 2; ++attempt) {
     try {
@@ -243,8 +268,8 @@ TEST(SnapshotStore, FailedResumeIsAllOrNothing) {
   }
   back.push(make_snapshot(7));
   back.save(dir.string());
-  EXPECT_TRUE(fs::exists(dir / "snapshots" / "epoch_000004.npy"));
-  EXPECT_TRUE(fs::exists(dir / "snapshots" / "epoch_000000.npy"));
+  EXPECT_TRUE(fs::exists(dir / "epoch_000004.npy"));
+  EXPECT_TRUE(fs::exists(dir / "epoch_000000.npy"));
   // Saved again in full, the history resumes.
   store.save(dir.string());
   SnapshotStore again;

@@ -104,6 +104,7 @@ void EarlyStopping::reset() {
                                      : -std::numeric_limits<double>::infinity();
   best_epoch_ = -1;
   wait_ = 0;
+  last_counted_ = std::numeric_limits<std::int64_t>::min();
   stopped_ = false;
   stop_ = StopDecision{};
 }
@@ -142,6 +143,11 @@ StopDecision EarlyStopping::check(std::int64_t epoch, const std::map<std::string
     d.reason = "before start_from_epoch";
     return finish();
   }
+  if (epoch <= last_counted_) {
+    d.reason = "epoch already counted";
+    return finish();
+  }
+  last_counted_ = epoch;
   d.checked = true;
   const double v = d.value;
   const bool min_mode = opt_.mode == StopMode::min;

@@ -1,6 +1,7 @@
 #include "mmphate/frame_sink.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -32,13 +33,26 @@ void check_writable(const fs::path& dir) {
 }
 }  // namespace
 
+// A folder that already holds a run's output: frames, snapshots or the node index.
+bool holds_a_run(const fs::path& dir) {
+  std::error_code ec;
+  for (const char* name : {"frames.jsonl", "node_index.json", "snapshots"})
+    if (fs::exists(dir / name, ec)) return true;
+  return false;
+}
+
 std::string create_run_directory(const RunSettings& run) {
   fs::path dir;
+  std::error_code ec;
   if (!run.path.empty()) {
     dir = run.path;
+    // Two runs in one frames.jsonl (frame numbers restarting halfway) cannot be told apart.
+    if (holds_a_run(dir))
+      throw Error("run.path '" + dir.string() +
+                  "' already holds a run (frames.jsonl, node_index.json or snapshots/): choose a new path, remove "
+                  "that run, or leave run.path empty for a new <root>/<name>/version_<n> folder");
   } else {
     const fs::path parent = fs::path(run.root) / run.name;
-    std::error_code ec;
     fs::create_directories(parent, ec);
     if (ec) throw Error("cannot create the run directory '" + parent.string() + "': " + ec.message());
     int next = 0;
@@ -50,9 +64,14 @@ std::string create_run_directory(const RunSettings& run) {
       } catch (const std::exception&) {
       }
     }
-    dir = parent / ("version_" + std::to_string(next));
+    // Claim the version with mkdir, which fails if another process took it first.
+    for (int tries = 0;; ++next, ++tries) {
+      dir = parent / ("version_" + std::to_string(next));
+      if (::mkdir(dir.c_str(), 0777) == 0) break;
+      if (errno != EEXIST || tries >= 1000)
+        throw Error("cannot create the run directory '" + dir.string() + "': " + std::strerror(errno));
+    }
   }
-  std::error_code ec;
   fs::create_directories(dir / "frames", ec);
   if (ec) throw Error("cannot create the run directory '" + dir.string() + "': " + ec.message());
   check_writable(dir);

@@ -41,15 +41,19 @@ void IncrementalOptions::validate() const {
   auto bad = [](const std::string& key, const std::string& value, const std::string& allowed) {
     throw Error("invalid updater option " + key + " = " + value + ": " + allowed);
   };
-  if (full_every < 0) bad("full_every", std::to_string(full_every), "must be >= 0 (0: no schedule)");
+  // Upper bounds as for the engine's own sizes (options.cpp): no option alone may drive a frame
+  // into hours of iterations or neighbour lists beyond any real input.
+  if (full_every < 0 || full_every > 1000000)
+    bad("full_every", std::to_string(full_every), "must be in [0, 1000000] (0: no schedule)");
   if (full_below_nodes < 0) bad("full_below_nodes", std::to_string(full_below_nodes), "must be >= 0");
   if (!(max_new_share > 0 && max_new_share <= 1))
     bad("max_new_share", std::to_string(max_new_share), "must be in (0, 1]");
   if (!(max_eps_change > 0)) bad("max_eps_change", std::to_string(max_eps_change), "must be > 0");
-  if (warm_mds_iter < 1) bad("warm_mds_iter", std::to_string(warm_mds_iter), "must be >= 1");
+  if (warm_mds_iter < 1 || warm_mds_iter > 1000000)
+    bad("warm_mds_iter", std::to_string(warm_mds_iter), "must be in [1, 1000000]");
   if (!(mds_anchor >= 0 && mds_anchor <= 100)) bad("mds_anchor", std::to_string(mds_anchor), "must be in [0, 100]");
   if (align_sample < 0) bad("align_sample", std::to_string(align_sample), "must be >= 0 (0: all)");
-  if (knn_margin < 0) bad("knn_margin", std::to_string(knn_margin), "must be >= 0");
+  if (knn_margin < 0 || knn_margin > 100000) bad("knn_margin", std::to_string(knn_margin), "must be in [0, 100000]");
   if (!(power_floor >= 0 && power_floor < 1)) bad("power_floor", std::to_string(power_floor), "must be in [0, 1)");
   if (!(max_energy_change > 0 && max_energy_change <= 1000))
     bad("max_energy_change", std::to_string(max_energy_change), "must be in (0, 1000]");

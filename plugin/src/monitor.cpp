@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <csignal>
 #include <cstdio>
 #include <ctime>
 #include <deque>
@@ -27,6 +28,7 @@
 #include "mmphate/log.hpp"
 #include "mmphate/parallel.hpp"
 #include "mmphate/phase_detector.hpp"
+#include "signal_flush.hpp"
 
 namespace mmphate {
 namespace {
@@ -85,6 +87,11 @@ struct Monitor::State {
   bool exited = false;   // the updater thread has returned
   bool abandon = false;  // shutdown timed out: finish the frame in flight, then exit
   bool flushing = false; // a flush() waits: no resting between frames
+  bool finished = false; // the finished event is written (once)
+  bool saver_exited = true;  // the snapshot saver thread has returned (or never ran)
+  std::uint64_t saved_version = 0;  // store version the last snapshot save covered
+  std::int64_t save_failures = 0;   // failed saves in a row (logged once)
+  int signal_id = -1;
   std::map<std::int64_t, std::map<std::string, double>> metrics;  // by epoch (bounded)
   std::map<std::int64_t, Clock::time_point> pushed_at;            // by epoch (bounded)
   std::map<std::int64_t, std::int64_t> step_of;                   // by epoch
@@ -120,9 +127,12 @@ struct Monitor::State {
     events.push_back({{"epoch", epoch}, {"step", step}, {"event", event}, {"message", message}, {"data", data}});
     wake.notify_all();
   }
-  // A snapshot of `epoch` reached the store (now at `version`): wake the updater.
+  bool saving() const { return cfg.save_snapshots && !run_dir.empty(); }
+  // A snapshot of `epoch` reached the store (now at `version`): wake the updater and the saver.
+  // A custom recorder's push() already noted it: count it once.
   void note_pushed(std::int64_t epoch, std::uint64_t version) {
     std::lock_guard<std::mutex> lock(mutex);
+    if (version <= pushed_version) return;
     pushed_at[epoch] = Clock::now();
     while (pushed_at.size() > kBoundedHistory) pushed_at.erase(pushed_at.begin());
     pushed_version = version;
@@ -132,6 +142,12 @@ struct Monitor::State {
   void check_early_stop(std::int64_t epoch, std::int64_t step, const std::map<std::string, double>& q);
   void compute_frame(const SnapshotStore::View& view);
   void loop();
+  void save_loop();
+  // Waits until frames (and saved snapshots) cover store version min(target, newest pushed).
+  bool wait_caught_up(std::uint64_t target, std::chrono::milliseconds timeout);
+  // Flushes up to `target`, then writes the `finished` event once and stops the threads.
+  void finish(std::uint64_t target, std::chrono::milliseconds timeout, const std::string& message,
+              const nlohmann::json& extra);
 };
 
 // Caller holds mutex. The event is queued: only the updater thread writes frames.
@@ -319,17 +335,20 @@ void Monitor::State::loop() {
   std::uint64_t seen = 0;
   for (;;) {
     std::deque<nlohmann::json> queued;
+    bool stopping;
     {
       std::unique_lock<std::mutex> lock(mutex);
       wake.wait(lock, [&] { return stop || pushed_version != seen || !events.empty(); });
       queued.swap(events);
       if (stop && ((pushed_version == seen && queued.empty()) || abandon)) break;
+      stopping = stop;
       busy = true;
     }
     for (const auto& e : queued)
       emit_event(e["epoch"].get<std::int64_t>(), e["step"].get<std::int64_t>(), e["event"].get<std::string>(),
                  e["message"].get<std::string>(), e["data"]);
     const SnapshotStore::View view = store->view();
+    if (stopping) seen = view.version;  // finishing: the events only, no new frame
     if (view.version == seen) {
       {
         std::lock_guard<std::mutex> lock(mutex);
@@ -353,13 +372,6 @@ void Monitor::State::loop() {
         emit_event(epoch, view.snapshots.back()->global_step, "frame_failed", e.what());
       }
     }
-    if (cfg.save_snapshots && !run_dir.empty()) {
-      try {
-        store->save(run_dir + "/snapshots");
-      } catch (const std::exception& e) {
-        logger()->error("saving snapshots failed: {}", e.what());
-      }
-    }
     {
       std::lock_guard<std::mutex> lock(mutex);
       done_version = seen;
@@ -378,6 +390,95 @@ void Monitor::State::loop() {
     exited = true;
   }
   progressed.notify_all();
+}
+
+// Snapshots reach the disk on their own thread, within one save of their push, whatever the
+// updater is doing (a frame can take seconds; a kill -9 must not cost the history).
+void Monitor::State::save_loop() {
+  const std::string dir = run_dir + "/snapshots";
+  std::uint64_t seen = 0;
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(mutex);
+      wake.wait(lock, [&] { return stop || pushed_version != seen; });
+      if (pushed_version == seen) break;  // stopping, nothing new
+      seen = pushed_version;
+    }
+    std::string error;
+    try {
+      store->save(dir);
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      saved_version = seen;
+      if (!error.empty()) {
+        ++stats.snapshot_save_failures;
+        // A failure that repeats (a full disk) is logged once, and its end once.
+        if (save_failures++ == 0) logger()->error("saving snapshots to '{}' failed: {} (retried at every push)", dir, error);
+      } else if (save_failures > 0) {
+        logger()->info("saving snapshots works again after {} failed attempt(s)", save_failures);
+        save_failures = 0;
+      }
+    }
+    progressed.notify_all();
+  }
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    saver_exited = true;
+  }
+  progressed.notify_all();
+}
+
+bool Monitor::State::wait_caught_up(std::uint64_t target, std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> lock(mutex);
+  flushing = true;
+  wake.notify_all();
+  const bool done = progressed.wait_for(lock, timeout, [&] {
+    const std::uint64_t t = std::min(target, pushed_version);
+    return done_version >= t && (!saving() || saved_version >= t || saver_exited) && events.empty() && !busy;
+  });
+  flushing = false;
+  return done;
+}
+
+void Monitor::State::finish(std::uint64_t target, std::chrono::milliseconds timeout, const std::string& message,
+                            const nlohmann::json& extra) {
+  const bool caught_up = wait_caught_up(target, timeout);
+  nlohmann::json event;
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    if (finished) return;
+    finished = true;
+    stop = true;
+    abandon = !caught_up;
+    const FrameWriter::Stats w = writer->stats();
+    nlohmann::json data = {{"frames", stats.frames},
+                           {"failed_frames", stats.failed_frames},
+                           {"coalesced_epochs", stats.coalesced_epochs},
+                           {"snapshots", stats.snapshots},
+                           {"snapshot_save_failures", stats.snapshot_save_failures},
+                           {"lines_lost", w.lost},
+                           {"lines_rolled_back", w.rolled_back},
+                           {"lines_pending", w.pending}};
+    data.update(extra);
+    const std::int64_t epoch = last_framed_epoch == std::numeric_limits<std::int64_t>::min() ? 0 : last_framed_epoch;
+    const std::string text = caught_up ? message : message + "; a frame still computing was left to finish";
+    if (caught_up) queue_event(epoch, 0, "finished", text, data);
+    else event = event_frame_json(header(epoch, 0), "finished", text, data);
+  }
+  wake.notify_all();
+  if (caught_up) {
+    // The threads only have the final event (and a last save) left: wait for them, bounded,
+    // so everything is on disk when this returns.
+    std::unique_lock<std::mutex> lock(mutex);
+    progressed.wait_for(lock, std::chrono::seconds(10), [&] { return exited && saver_exited; });
+  } else {
+    // The updater is inside a frame: write the event from here rather than lose it.
+    logger()->warn("monitor: a frame is still being computed after {} ms; not waiting for it", timeout.count());
+    writer->emit(event);
+  }
 }
 
 Monitor::Monitor(MonitorConfig config) {
@@ -405,32 +506,36 @@ Monitor::Monitor(MonitorConfig config) {
   logger()->info("monitor: run {} writing to {}", s.run_id, s.run_dir.empty() ? "(no file)" : s.run_dir);
   std::shared_ptr<State> keep = state_;
   std::thread([keep] { keep->loop(); }).detach();
+  if (s.saving()) {
+    s.saver_exited = false;
+    std::thread([keep] { keep->save_loop(); }).detach();
+  }
+  if (s.cfg.updater.handle_signals) {
+    const std::weak_ptr<State> weak = state_;
+    s.signal_id = detail::register_signal_flush([weak](int signo) {
+      const std::shared_ptr<State> st = weak.lock();
+      if (!st) return;
+      std::uint64_t target;
+      {
+        std::lock_guard<std::mutex> lock(st->mutex);
+        target = st->pushed_version;  // what was pushed when the signal came; not what follows
+        st->stop_reason = std::string("interrupted by ") + (signo == SIGINT ? "SIGINT" : "SIGTERM");
+        st->should_stop = true;
+      }
+      st->finish(target, std::chrono::milliseconds(st->cfg.updater.shutdown_timeout_ms),
+                 std::string("monitor finished on ") + (signo == SIGINT ? "SIGINT" : "SIGTERM"),
+                 {{"signal", signo == SIGINT ? "SIGINT" : "SIGTERM"}});
+    });
+  }
 }
 
 Monitor::Monitor(const std::string& config_path) : Monitor(load_monitor_config(config_path)) {}
 
 Monitor::~Monitor() {
   State& s = *state_;
-  const bool caught_up = flush(std::chrono::milliseconds(s.cfg.updater.shutdown_timeout_ms));
-  {
-    std::lock_guard<std::mutex> lock(s.mutex);
-    s.stop = true;
-    s.abandon = !caught_up;
-    s.queue_event(s.last_framed_epoch == std::numeric_limits<std::int64_t>::min() ? 0 : s.last_framed_epoch, 0,
-                  "finished",
-                  caught_up ? "monitor finished" : "monitor finished; a frame still computing was left to finish",
-                  {{"frames", s.stats.frames}, {"failed_frames", s.stats.failed_frames},
-                   {"coalesced_epochs", s.stats.coalesced_epochs}});
-  }
-  s.wake.notify_all();
-  if (caught_up) {
-    // The thread only has the final event left: wait for it (bounded) so it is on disk.
-    std::unique_lock<std::mutex> lock(s.mutex);
-    s.progressed.wait_for(lock, std::chrono::seconds(10), [&] { return s.exited; });
-  } else {
-    logger()->warn("monitor: a frame is still being computed after {} ms; not waiting for it",
-                   s.cfg.updater.shutdown_timeout_ms);
-  }
+  detail::unregister_signal_flush(s.signal_id);
+  s.finish(std::numeric_limits<std::uint64_t>::max(), std::chrono::milliseconds(s.cfg.updater.shutdown_timeout_ms),
+           "monitor finished", nlohmann::json::object());
 }
 
 void Monitor::set_recorder(RecordFn record, std::vector<std::int64_t> probe_labels) {
@@ -494,14 +599,7 @@ void Monitor::on_epoch_end(std::int64_t epoch, const std::map<std::string, doubl
 }
 
 bool Monitor::flush(std::chrono::milliseconds timeout) {
-  State& s = *state_;
-  std::unique_lock<std::mutex> lock(s.mutex);
-  s.flushing = true;
-  s.wake.notify_all();
-  const bool done = s.progressed.wait_for(
-      lock, timeout, [&] { return s.done_version >= s.pushed_version && s.events.empty() && !s.busy; });
-  s.flushing = false;
-  return done;
+  return state_->wait_caught_up(std::numeric_limits<std::uint64_t>::max(), timeout);
 }
 
 bool Monitor::should_stop() const { return state_->should_stop.load(); }

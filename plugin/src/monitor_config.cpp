@@ -131,6 +131,7 @@ void apply_updater(UpdaterSettings& u, const nlohmann::json& j, const std::strin
       .field("knn_margin", o.knn_margin, read_int32)
       .field("power_floor", o.power_floor, read_number)
       .field("shutdown_timeout_ms", u.shutdown_timeout_ms, read_int32)
+      .field("handle_signals", u.handle_signals, read_bool)
       .custom("priority", choice<std::string>(u.priority, {{"low", "low"}, {"idle", "idle"}, {"normal", "normal"}}, src))
       .field("max_cpu_share", u.max_cpu_share, read_number)
       .apply();
@@ -271,6 +272,7 @@ nlohmann::json monitor_config_to_json(const MonitorConfig& cfg) {
                   {"knn_margin", o.knn_margin},
                   {"power_floor", o.power_floor},
                   {"shutdown_timeout_ms", cfg.updater.shutdown_timeout_ms},
+                  {"handle_signals", cfg.updater.handle_signals},
                   {"priority", cfg.updater.priority},
                   {"max_cpu_share", cfg.updater.max_cpu_share}};
   j["embedding"] = cli::options_to_json(cfg.embedding);

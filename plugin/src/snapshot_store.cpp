@@ -204,7 +204,6 @@ std::size_t SnapshotStore::bytes() const {
 void SnapshotStore::save(const std::string& dir) const {
   const View v = view();
   make_dir(dir);
-  make_dir(dir + "/snapshots");
   nlohmann::json index;
   index["format"] = "mmphate-snapshots";
   index["version"] = 1;
@@ -212,7 +211,7 @@ void SnapshotStore::save(const std::string& dir) const {
   std::set<std::string> files;
   for (const auto& s : v.snapshots) {
     const std::string name = epoch_file(s->epoch);
-    const std::string path = dir + "/snapshots/" + name;
+    const std::string path = dir + "/" + name;
     struct stat st;
     bool current;
     {
@@ -230,7 +229,7 @@ void SnapshotStore::save(const std::string& dir) const {
     files.insert(name);
     index["snapshots"].push_back({{"epoch", s->epoch},
                                   {"global_step", s->global_step},
-                                  {"file", "snapshots/" + name},
+                                  {"file", name},
                                   {"nonfinite", s->nonfinite},
                                   {"layer", s->layer},
                                   {"directions", s->directions},
@@ -249,15 +248,15 @@ void SnapshotStore::save(const std::string& dir) const {
         ++it;
         continue;
       }
-      std::remove((dir + "/snapshots/" + name).c_str());
+      std::remove((dir + "/" + name).c_str());
       it = saved_.erase(it);
     }
   }
-  if (DIR* d = ::opendir((dir + "/snapshots").c_str())) {
+  if (DIR* d = ::opendir(dir.c_str())) {
     while (dirent* e = ::readdir(d)) {
       const std::string name = e->d_name;
       if (name.rfind("epoch_", 0) == 0 && name.size() > 8 && name.compare(name.size() - 8, 8, ".npy.tmp") == 0)
-        std::remove((dir + "/snapshots/" + name).c_str());
+        std::remove((dir + "/" + name).c_str());
     }
     ::closedir(d);
   }

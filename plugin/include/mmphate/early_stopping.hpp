@@ -9,6 +9,8 @@
 //  5. improvement = value better than best by more than min_delta (min: value < best - min_delta);
 //     it becomes the best; the wait restarts unless a baseline is set and not beaten (Keras);
 //  6. otherwise the wait grows by one; wait >= patience -> stop.
+// Each epoch counts once: a check of an epoch at or before the last counted one is ignored
+// (the monitor sees an epoch's metrics at epoch end and again with its frame).
 // Once stopped, later checks return the same stop decision.
 #pragma once
 #include <cmath>
@@ -78,6 +80,7 @@ class EarlyStopping {
   double best_;
   std::int64_t best_epoch_ = -1;
   int wait_ = 0;
+  std::int64_t last_counted_ = std::numeric_limits<std::int64_t>::min();
   bool stopped_ = false;
   StopDecision stop_;
 };

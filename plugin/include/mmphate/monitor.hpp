@@ -20,6 +20,12 @@
 // Destruction waits up to updater.shutdown_timeout_ms for the frames of pushed snapshots,
 // then writes a `finished` event; a frame still computing after that is left to finish on its
 // own (its thread keeps the state alive) rather than hang the program.
+// Signals (updater.handle_signals, on by default): SIGINT / SIGTERM left at their default
+// action make every live monitor do the same within shutdown_timeout_ms, with the signal named
+// in the `finished` event, before the process ends as it would have (a second signal ends it
+// at once). A program with its own handler keeps it; its shutdown path reaches the destructor.
+// Saved snapshots (retention.save_snapshots) are written by their own thread right after each
+// push, not after frames (docs/RELIABILITY.md).
 #pragma once
 #include <chrono>
 #include <cstdint>
@@ -42,6 +48,7 @@ struct MonitorStats {
   std::int64_t failed_frames = 0;
   std::int64_t coalesced_epochs = 0;
   std::int64_t capture_failures = 0;
+  std::int64_t snapshot_save_failures = 0;  // retention.save_snapshots: failed saves
   double last_latency_s = 0.0;     // push of the newest snapshot -> its frame
   double last_update_s = 0.0;      // compute time of the last frame
   std::string phase = "unknown";   // newest epoch's phase label (docs/DIAGNOSTICS.md)

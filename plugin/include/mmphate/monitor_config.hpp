@@ -33,6 +33,9 @@ struct UpdaterSettings {
   bool enabled = true;         // false: snapshots are kept (and saved) but no frames computed
   IncrementalOptions incremental;
   int shutdown_timeout_ms = 60000;  // the destructor waits this long for a frame in flight
+  // SIGINT/SIGTERM at their default action: write the pending frames and a `finished` event
+  // (within shutdown_timeout_ms), then end the process as the signal would have.
+  bool handle_signals = true;
   // CPU priority of the updater thread: "low" (nice 19: training first, frames use spare
   // cycles), "idle" (SCHED_IDLE: only cycles nothing else wants) or "normal".
   std::string priority = "low";

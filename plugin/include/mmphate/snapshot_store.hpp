@@ -18,12 +18,13 @@
 //            step_count evenly spaced steps); the kept original indices travel with it.
 // Every decision is logged and listed in decisions().
 //
-// Persistence: save(dir) writes snapshots/epoch_NNNNNN.npy and index.json, each to a
+// Persistence: save(dir) writes dir/epoch_NNNNNN.npy and dir/index.json, each to a
 // temporary name then renamed, so a killed run never leaves a half-written file that
 // resume(dir) would read: resume() trusts only index.json, and index.json only names finished
 // files. A resumed run pushes on top of the loaded history; pushing an epoch that is not
 // newer than the last replaces the history from that epoch on (training restarted from an
-// earlier checkpoint).
+// earlier checkpoint). (Saves before 2026-12 put the .npy files in dir/snapshots/; their
+// index names them so, and resume() reads them.)
 // resume() is all or nothing: every snapshot loads into a staging store first, and a missing
 // or corrupt file, a malformed index (errors name the entry and key), epochs out of order or
 // a `file` entry outside the folder (absolute, or with '..') leave this store empty. save()
