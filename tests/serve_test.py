@@ -2,15 +2,18 @@
 """Robustness checks of `mmphate serve` over real sockets (standard library only).
 
 Usage: serve_test.py MMPHATE_BINARY CASE
-CASE: ranges | malformed_requests. Each starts its own server on a free port, on a run directory it
+CASE: idle_connections | connection_bound | head_timeout | concurrent_downloads | ranges |
+      malformed_requests. Each starts its own server on a free port, on a run directory it
       writes itself, and exits 0 when every check holds.
 """
 import os
+import random
 import select
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 BIN = sys.argv[1]
@@ -98,6 +101,161 @@ def small_frames():
 def served_ok(reply, want):
     status, headers, body = reply
     return status == 200 and headers.get("content-length") == str(len(want)) and body == want
+
+
+def case_idle_connections(tmp):
+    # 100 clients connect and say nothing, 20 more send half a request line; a real request
+    # must still be answered, and promptly (the old server closed it at once: 64 threads busy).
+    data = small_frames()
+    srv = Server(make_run(tmp, data))
+    idle = [connect(srv.port) for _ in range(100)]
+    slow = [connect(srv.port) for _ in range(20)]
+    for s in slow:
+        s.sendall(b"GET /run/frames.jsonl HTTP/1.1\r\nHo")
+    time.sleep(0.2)
+    t0 = time.monotonic()
+    try:
+        reply = get(srv, "/run/frames.jsonl", timeout=5)
+    except OSError as e:
+        reply = (None, {}, repr(e).encode())
+    dt = time.monotonic() - t0
+    check(served_ok(reply, data), "real GET served while 120 idle/slow connections are open (%.3f s)" % dt)
+    ok = 0
+    for _ in range(10):
+        try:
+            ok += served_ok(get(srv, "/run/frames.jsonl", timeout=5), data)
+        except OSError:
+            pass
+    check(ok == 10, "10 more GETs served, %d ok" % ok)
+    for s in idle + slow:
+        s.close()
+    check(srv.alive(), "server still running")
+    srv.stop()
+
+
+def case_connection_bound(tmp):
+    # With at most 16 connections, 100 idle ones must not lock a real client out: the one
+    # waiting longest for its request makes way.
+    data = small_frames()
+    srv = Server(make_run(tmp, data), "--max-connections", "16")
+    idle = [connect(srv.port) for _ in range(100)]
+    time.sleep(0.2)
+    ok = 0
+    for _ in range(5):
+        try:
+            ok += served_ok(get(srv, "/run/frames.jsonl", timeout=5), data)
+        except OSError:
+            pass
+    check(ok == 5, "5 GETs served past 100 idle connections with --max-connections 16, %d ok" % ok)
+    closed = 0
+    for s in idle:  # most idle ones were closed by the server to make room
+        s.settimeout(0.01)
+        try:
+            closed += s.recv(1) == b""
+        except (socket.timeout, OSError):
+            pass
+        s.close()
+    check(closed >= 80, "idle connections evicted: %d of 100" % closed)
+    srv.stop()
+
+
+def case_head_timeout(tmp):
+    # --head-timeout 1: a silent client is closed, a trickling one (a byte every 0.2 s, never
+    # finishing) gets 408, both within about a second, and the server keeps serving.
+    data = small_frames()
+    srv = Server(make_run(tmp, data), "--head-timeout", "1")
+    silent = connect(srv.port)
+    trickle = connect(srv.port)
+    trickle.sendall(b"GET /run/frames.jsonl HTTP/1.1\r\nX-Slow: ")
+    t0 = time.monotonic()
+    got = b""
+    trickle.settimeout(0.2)
+    while time.monotonic() - t0 < 5:
+        try:
+            trickle.send(b"a")
+        except OSError:
+            break
+        try:
+            chunk = trickle.recv(4096)
+            got += chunk
+            if not chunk:
+                break
+        except socket.timeout:
+            pass
+        except OSError:
+            break
+    dt_trickle = time.monotonic() - t0
+    check(got.startswith(b"HTTP/1.1 408 "), "trickling client answered 408 (got %r)" % got[:40])
+    check(dt_trickle < 3, "trickling client cut after %.2f s (deadline 1 s)" % dt_trickle)
+    silent.settimeout(5)
+    try:
+        first = silent.recv(1)
+    except OSError:
+        first = b"error"
+    dt_silent = time.monotonic() - t0
+    check(first == b"" and dt_silent < 3, "silent client closed after %.2f s without a reply" % dt_silent)
+    check(served_ok(get(srv, "/run/frames.jsonl"), data), "server still serves")
+    srv.stop()
+
+
+def case_concurrent_downloads(tmp):
+    # 200 clients download a 4.4 MB file at the same moment; every reply must be whole (the
+    # old server gave about 1 in 10 an empty reply).
+    data = random.Random(7).randbytes(4_400_000)
+    srv = Server(make_run(tmp, data))
+    n = 200
+    barrier = threading.Barrier(n)
+    results = [None] * n
+
+    def client(i):
+        try:
+            s = socket.socket()
+            s.settimeout(60)
+            barrier.wait()
+            s.connect(("127.0.0.1", srv.port))
+            s.sendall(("GET /run/frames.jsonl HTTP/1.1\r\nHost: %s\r\n\r\n" % srv.host).encode())
+            head = bytearray()
+            while b"\r\n\r\n" not in head:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                head += chunk
+            end = head.find(b"\r\n\r\n")
+            if end < 0:
+                results[i] = "empty or cut head (%d bytes)" % len(head)
+                return
+            lines = head[:end].decode("latin-1").split("\r\n")
+            length = [l.split(":", 1)[1].strip() for l in lines if l.lower().startswith("content-length:")]
+            if not lines[0].startswith("HTTP/1.1 200 ") or length != [str(len(data))]:
+                results[i] = "bad head: %r" % lines
+                return
+            view = memoryview(data)
+            pos = len(head) - end - 4
+            good = view[:pos] == head[end + 4:]
+            while True:
+                chunk = s.recv(1 << 20)
+                if not chunk:
+                    break
+                good = good and view[pos:pos + len(chunk)] == chunk
+                pos += len(chunk)
+            s.close()
+            results[i] = True if good and pos == len(data) else "body: %d of %d bytes, equal=%s" % (pos, len(data), good)
+        except Exception as e:  # noqa: BLE001 - every failure is a result here
+            results[i] = repr(e)
+
+    t0 = time.monotonic()
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    dt = time.monotonic() - t0
+    bad = [r for r in results if r is not True]
+    for r in bad[:5]:
+        print("   ", r)
+    check(not bad, "%d concurrent downloads of %d bytes complete and exact: %d bad (%.1f s)" % (n, len(data), len(bad), dt))
+    check(srv.alive(), "server still running")
+    srv.stop()
 
 
 def case_ranges(tmp):

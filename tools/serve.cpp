@@ -2,26 +2,25 @@
 // viewer on a live or finished run. Loopback only (127.0.0.1); GET and HEAD of regular files
 // under /run/ (the run directory) and /viewer/ (the viewer's files); everything else is
 // refused. Range requests let the viewer fetch only the new bytes of a growing frames.jsonl.
-// This file decides what to answer; http_request parses.
+// This file decides what to answer; http_request parses, http_server runs the connections.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
 #include <climits>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
 #include <sstream>
-#include <thread>
-#include <vector>
 
 #include "http_request.hpp"
+#include "http_server.hpp"
 #include "mmphate/error.hpp"
 #include "mmphate/log.hpp"
 #include "view_commands.hpp"
@@ -34,12 +33,15 @@ namespace mmphate::view {
 namespace {
 
 const char* kHelp =
-    "usage: mmphate serve RUN_DIR [--port N] [--viewer DIR]\n\n"
+    "usage: mmphate serve RUN_DIR [--port N] [--viewer DIR] [--head-timeout S] [--max-connections N]\n\n"
     "Serves the web viewer and one run directory on http://127.0.0.1:N/ (loopback only,\n"
     "read-only). Open the printed address in a browser; the viewer follows frames.jsonl as a\n"
     "running training appends to it.\n"
-    "  --port N       TCP port (default 8765; 0 picks a free one)\n"
-    "  --viewer DIR   the viewer's files (default: the source tree's viewer/)\n";
+    "  --port N              TCP port (default 8765; 0 picks a free one)\n"
+    "  --viewer DIR          the viewer's files (default: the source tree's viewer/)\n"
+    "  --head-timeout S      seconds a client has to send its whole request head (default 5)\n"
+    "  --max-connections N   open connections at most (default 512); when all are taken the\n"
+    "                        client waiting longest for its request makes way for a new one\n";
 
 struct Roots {
   std::string run, viewer;  // canonical absolute paths
@@ -67,13 +69,6 @@ const char* content_type(const std::string& path) {
   return "application/octet-stream";
 }
 
-// What to send: `head`, then `length` bytes of `file_fd` from `offset` (closed after).
-struct Reply {
-  std::string head;
-  int file_fd = -1;
-  std::uint64_t offset = 0, length = 0;
-};
-
 std::string reason_phrase(int code) {
   switch (code) {
     case 200: return "OK";
@@ -96,8 +91,8 @@ std::string status_and_common_fields(int code) {
 }
 
 // A reply without a file: a short text body (left out for HEAD).
-Reply small_reply(int code, const std::string& extra_headers, const std::string& body, bool head = false) {
-  Reply r;
+http::Reply small_reply(int code, const std::string& extra_headers, const std::string& body, bool head = false) {
+  http::Reply r;
   r.head = status_and_common_fields(code) + "Content-Length: " + std::to_string(body.size()) +
            "\r\nContent-Type: text/plain; charset=utf-8\r\n" + extra_headers + "\r\n" + (head ? "" : body);
   return r;
@@ -118,7 +113,7 @@ std::string resolve(const Roots& roots, const std::string& p) {
   return full;
 }
 
-Reply answer(const Roots& roots, std::string_view raw) {
+http::Reply answer(const Roots& roots, std::string_view raw) {
   const http::ParsedRequest parsed = http::parse_request(raw);
   if (!parsed.ok) {
     logger()->debug("serve: refused a request ({} {})", parsed.status, parsed.error);
@@ -157,7 +152,7 @@ Reply answer(const Roots& roots, std::string_view raw) {
   }
   const bool partial = r.kind == http::RangeKind::kPartial;
   const std::uint64_t first = partial ? r.first : 0, len = partial ? r.last - r.first + 1 : size;
-  Reply reply;
+  http::Reply reply;
   reply.head = status_and_common_fields(partial ? 206 : 200) + "Content-Length: " + std::to_string(len) +
                "\r\nContent-Type: " + content_type(file) + "\r\nAccept-Ranges: bytes\r\n" +
                "Content-Security-Policy: default-src 'self'; img-src 'self' data: blob:; object-src 'none'; "
@@ -176,52 +171,37 @@ Reply answer(const Roots& roots, std::string_view raw) {
   return reply;
 }
 
-bool send_all(int fd, const char* data, std::size_t n) {
-  while (n > 0) {
-    const ssize_t k = ::send(fd, data, n, MSG_NOSIGNAL);
-    if (k <= 0) {
-      if (k < 0 && errno == EINTR) continue;
-      return false;
-    }
-    data += k;
-    n -= static_cast<std::size_t>(k);
+// Each connection may hold a socket and a file: stay well inside the descriptor limit.
+std::size_t connection_cap() {
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) return 64;
+  const rlim_t want = rl.rlim_max == RLIM_INFINITY ? 8192 : std::min<rlim_t>(rl.rlim_max, 8192);
+  if (rl.rlim_cur < want) {
+    rl.rlim_cur = want;
+    if (::setrlimit(RLIMIT_NOFILE, &rl) != 0) ::getrlimit(RLIMIT_NOFILE, &rl);
   }
-  return true;
-}
-
-void handle(int fd, const Roots& roots) {
-  timeval tv{10, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-  std::string req;
-  char buf[4096];
-  std::size_t end = std::string::npos;
-  while ((end = http::head_end(req)) == std::string::npos && req.size() <= http::kMaxHeadBytes) {
-    const ssize_t k = ::recv(fd, buf, sizeof buf, 0);
-    if (k <= 0) return;
-    req.append(buf, static_cast<std::size_t>(k));
-  }
-  const Reply r = answer(roots, std::string_view(req).substr(0, std::min(end, http::kMaxHeadBytes + 1)));
-  bool ok = send_all(fd, r.head.data(), r.head.size());
-  std::vector<char> chunk(1 << 16);
-  for (std::uint64_t done = 0; ok && done < r.length;) {
-    const ssize_t got = ::pread(r.file_fd, chunk.data(), std::min<std::uint64_t>(chunk.size(), r.length - done),
-                                static_cast<off_t>(r.offset + done));
-    ok = got > 0 && send_all(fd, chunk.data(), static_cast<std::size_t>(got));
-    done += got > 0 ? static_cast<std::uint64_t>(got) : 0;
-  }
-  if (r.file_fd >= 0) ::close(r.file_fd);
+  return rl.rlim_cur > 80 ? static_cast<std::size_t>((rl.rlim_cur - 32) / 2) : 16;
 }
 
 }  // namespace
 
 int cmd_serve(int argc, char** argv) {
-  const Args a = parse_args(argc, argv, {"port", "viewer"}, {"quiet"});
+  const Args a = parse_args(argc, argv, {"port", "viewer", "head-timeout", "max-connections"}, {"quiet"});
   if (a.has("help")) { std::cout << kHelp; return 0; }
   if (a.positional.size() != 1) throw UsageError("serve needs RUN_DIR (see mmphate serve --help)");
   const double port_d = a.number("port", 8765);
   if (!(port_d >= 0 && port_d <= 65535) || port_d != static_cast<int>(port_d))
     throw UsageError("invalid --port " + a.get("port", "") + ": allowed integers from 0 to 65535");
+  http::ServerLimits limits;
+  limits.head_timeout_s = a.number("head-timeout", limits.head_timeout_s);
+  if (!(limits.head_timeout_s > 0 && limits.head_timeout_s <= 3600))
+    throw UsageError("invalid --head-timeout " + a.get("head-timeout", "") + ": allowed seconds in (0, 3600]");
+  const std::size_t cap = connection_cap();
+  const double max_conn = a.number("max-connections", static_cast<double>(std::min(limits.max_connections, cap)));
+  if (!(max_conn >= 1 && max_conn <= static_cast<double>(cap)) || max_conn != static_cast<double>(static_cast<std::size_t>(max_conn)))
+    throw UsageError("invalid --max-connections " + a.get("max-connections", "") + ": allowed integers from 1 to " +
+                     std::to_string(cap) + " (the open-file limit)");
+  limits.max_connections = static_cast<std::size_t>(max_conn);
   Roots roots;
   roots.run = canonical(a.positional[0]);
   struct stat st {};
@@ -232,7 +212,7 @@ int cmd_serve(int argc, char** argv) {
   if (roots.viewer.empty() || ::stat((roots.viewer + "/index.html").c_str(), &st) != 0)
     throw Error("viewer directory '" + vdir + "' has no index.html (pass --viewer DIR)");
 
-  const int s = ::socket(AF_INET, SOCK_STREAM, 0);
+  const int s = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (s < 0) throw Error("cannot create a socket");
   const int one = 1;
   ::setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
@@ -240,7 +220,8 @@ int cmd_serve(int argc, char** argv) {
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<uint16_t>(port_d));
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);  // never reachable from other machines
-  if (::bind(s, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(s, 32) != 0) {
+  // A deep backlog: a burst of clients waits in the kernel instead of being refused.
+  if (::bind(s, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(s, SOMAXCONN) != 0) {
     const std::string why = std::strerror(errno);
     ::close(s);
     throw Error("cannot listen on 127.0.0.1:" + std::to_string(static_cast<int>(port_d)) + " (" + why + ")");
@@ -252,23 +233,7 @@ int cmd_serve(int argc, char** argv) {
   if (!a.has("quiet"))
     std::cerr << "mmphate serve: run " << roots.run << ", viewer " << roots.viewer << " (read-only; Ctrl-C stops)"
               << std::endl;
-  static std::atomic<int> active{0};
-  for (;;) {
-    const int c = ::accept(s, nullptr, nullptr);
-    if (c < 0) {
-      if (errno == EINTR || errno == ECONNABORTED || errno == EMFILE) continue;
-      ::close(s);
-      throw Error(std::string("accept failed: ") + std::strerror(errno));
-    }
-    if (active.load() >= 64) { ::close(c); continue; }  // bounded: a flood cannot exhaust threads
-    ++active;
-    std::thread([c, roots] {
-      handle(c, roots);
-      ::shutdown(c, SHUT_RDWR);
-      ::close(c);
-      --active;
-    }).detach();
-  }
+  http::run_server(s, limits, [&roots](std::string_view head) { return answer(roots, head); });
 }
 
 }  // namespace mmphate::view
