@@ -50,6 +50,8 @@ expect render-frame 1 "no embedding frame with epoch 42" -- render "$data/sample
 expect render-usage 2 "needs RUN_DIR" -- render "$data/sample_run"
 expect export-format 2 "needs a format" -- export "$data/sample_run" "$tmp/x"
 expect serve-missing 1 "not found" -- serve "$tmp/nope" --port 0
+expect serve-max-connections 2 "invalid --max-connections" -- serve "$data/sample_run" --port 0 --max-connections 0
+expect serve-head-timeout 2 "invalid --head-timeout" -- serve "$data/sample_run" --port 0 --head-timeout -1
 
 # serve: loopback, read-only, only the run and viewer directories
 "$bin" serve "$data/sample_run" --port 0 --quiet >"$tmp/url" & server=$!
