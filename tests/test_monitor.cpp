@@ -260,6 +260,11 @@ TEST(MonitorConfig, ErrorsNameTheKeyAndWhatIsAllowed) {
     EXPECT_NE(e.find(key), std::string::npos) << e;
     EXPECT_NE(e.find("must be in ["), std::string::npos) << e;
   }
+  e = config_error({{"process", {{"blas_threads", "all"}}}});
+  EXPECT_NE(e.find("process.blas_threads"), std::string::npos) << e;
+  EXPECT_NE(e.find("torch, keep"), std::string::npos) << e;
+  e = config_error({{"process", {{"allocater", "default"}}}});
+  EXPECT_NE(e.find("allocator"), std::string::npos) << e;
   e = config_error({{"updater", {{"handle_signals", "yes"}}}});
   EXPECT_NE(e.find("handle_signals"), std::string::npos) << e;
   e = config_error({{"capture", {{"every_n_epochs", 0}}}});

@@ -22,6 +22,9 @@ using namespace mmphate::torchlayer;
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
+extern "C" void openblas_set_num_threads(int) __attribute__((weak));
+extern "C" int openblas_get_num_threads() __attribute__((weak));
+
 namespace {
 
 struct NetImpl : torch::nn::Module {
@@ -126,8 +129,32 @@ TEST(MonitorTraining, FramesArriveBeforeTrainingEnds) {
   EXPECT_EQ(monitor.stats().snapshots, epochs_run);
 }
 
+// torch::set_num_threads does not size OpenBLAS's pool; attach() does (process.blas_threads),
+// unless the config keeps it.
+TEST(MonitorTraining, AttachSizesOpenBlasPoolToTorchThreads) {
+  if (!openblas_set_num_threads || !openblas_get_num_threads) GTEST_SKIP() << "not OpenBLAS";
+  if (std::getenv("OPENBLAS_NUM_THREADS") || std::getenv("GOTO_NUM_THREADS")) GTEST_SKIP() << "sized by the environment";
+  torch::set_num_threads(1);
+  const Data& d = data();
+  for (const char* mode : {"keep", "torch"}) {
+    SCOPED_TRACE(mode);
+    openblas_set_num_threads(2);
+    ASSERT_EQ(openblas_get_num_threads(), 2);
+    MonitorConfig cfg = config(std::string("torch_blas_") + mode);
+    cfg.process.blas_threads = mode;
+    Monitor monitor(cfg);
+    Net model;
+    attach(monitor, model.ptr(), model->lstm->slot(), ProbeSet::stratified(d.probe_x, d.probe_y, 2, 0),
+           [model](const torch::Tensor& p) mutable { model->forward(p); });
+    EXPECT_EQ(openblas_get_num_threads(), std::string(mode) == "torch" ? 1 : 2);
+  }
+}
+
 TEST(MonitorTraining, SameWeightsWithAndWithoutTheMonitor) {
   torch::set_num_threads(1);
+  // attach() sizes OpenBLAS's pool to torch's threads, which changes how products split their
+  // sums: a bit-for-bit comparison sizes it the same way for both runs (monitor_attach.hpp).
+  align_blas_threads();
   const Net plain = train(3, nullptr);
   Monitor monitor(config("torch_same_weights"));
   const Net watched = train(3, &monitor);

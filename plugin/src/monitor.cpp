@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "config_json.hpp"
+#include "mmphate/allocator.hpp"
 #include "mmphate/diagnostics.hpp"
 #include "mmphate/early_stopping.hpp"
 #include "mmphate/error.hpp"
@@ -494,6 +495,7 @@ Monitor::Monitor(MonitorConfig config) {
   apply_early_stopping_json(eo, s.cfg.early_stopping, "early_stopping");
   s.early = EarlyStopping(eo);
   s.run_id = make_run_id();
+  if (s.cfg.process.allocator == "keep_mapped") keep_freed_memory_mapped();
   if (s.cfg.frames.file || s.cfg.save_snapshots) {
     s.run_dir = create_run_directory(s.cfg.run);
     write_file_atomic(s.run_dir + "/config.json", monitor_config_to_json(s.cfg).dump(2) + "\n");

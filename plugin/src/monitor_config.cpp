@@ -14,8 +14,8 @@ namespace {
 
 using namespace mmphate::detail;
 
-const std::vector<std::string> kSections{"run",     "capture",     "retention", "updater", "embedding",
-                                         "frames",  "diagnostics", "phases",    "early_stopping"};
+const std::vector<std::string> kSections{"run",         "capture", "retention", "updater",       "embedding", "frames",
+                                         "diagnostics", "phases",  "early_stopping", "process"};
 
 // The keys of one config section, each named once: the table gives check_keys its allowed
 // list (in table order) and reads every key present, with "section.key" in error messages.
@@ -163,6 +163,14 @@ void apply_frames(FrameSettings& f, const nlohmann::json& j, const std::string& 
       .apply();
 }
 
+void apply_process(ProcessSettings& p, const nlohmann::json& j, const std::string& src) {
+  Section(j, "process", src)
+      .custom("blas_threads", choice<std::string>(p.blas_threads, {{"torch", "torch"}, {"keep", "keep"}}, src))
+      .custom("allocator",
+              choice<std::string>(p.allocator, {{"keep_mapped", "keep_mapped"}, {"default", "default"}}, src))
+      .apply();
+}
+
 void require(bool ok, const std::string& key, const std::string& value, const std::string& allowed) {
   require_option(ok, "monitor config", key, value, allowed);
 }
@@ -218,6 +226,7 @@ void apply_monitor_json(MonitorConfig& cfg, const nlohmann::json& config, const 
   if (config.contains("updater")) apply_updater(cfg.updater, config["updater"], section("updater"));
   if (config.contains("embedding")) apply_embedding(cfg.embedding, config["embedding"], source);
   if (config.contains("frames")) apply_frames(cfg.frames, config["frames"], section("frames"));
+  if (config.contains("process")) apply_process(cfg.process, config["process"], section("process"));
   auto object_section = [&](const char* name) {
     if (!config[name].is_object()) throw Error(section(name) + ": expected a JSON object");
     return config[name];
@@ -282,6 +291,7 @@ nlohmann::json monitor_config_to_json(const MonitorConfig& cfg) {
                  {"binary_above_nodes", cfg.frames.binary_above_nodes},
                  {"retry_attempts", cfg.frames.retry_attempts},
                  {"retry_backoff_ms", cfg.frames.retry_backoff_ms}};
+  j["process"] = {{"blas_threads", cfg.process.blas_threads}, {"allocator", cfg.process.allocator}};
   j["diagnostics"] = cfg.diagnostics;
   j["phases"] = cfg.phases;
   j["early_stopping"] = cfg.early_stopping;

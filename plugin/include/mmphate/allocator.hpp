@@ -5,7 +5,9 @@
 // The engine's dense stages allocate and free blocks of 10-100 MB in loops, so faults took
 // more than half of a 100k-point run (measured: 24.6 s -> 11.1 s with the heap kept). This
 // keeps large blocks on the heap and freed memory mapped for reuse. It changes the whole
-// process, so the library never calls it on its own: executables opt in.
+// process: the CLI and benchmarks call it, and a Monitor does at start unless its config says
+// process.allocator = "default" (a live updater's per-frame buffers otherwise page-fault and
+// unmap every frame next to the training thread).
 #pragma once
 
 namespace mmphate {

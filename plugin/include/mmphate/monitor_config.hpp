@@ -55,6 +55,19 @@ struct FrameSettings {
   int retry_backoff_ms = 200;  // ... waiting this long, doubled each time
 };
 
+// What the monitor sets process-wide so that a training loop written as the README shows keeps
+// its speed (docs/MONITOR.md, "Process settings"; measured in docs/PERFORMANCE.md).
+struct ProcessSettings {
+  // "torch": attach() shrinks OpenBLAS's thread pool (which LibTorch's CPU matrix products use,
+  // and which torch::set_num_threads does not size) to torch's intra-op thread count, unless
+  // OPENBLAS_NUM_THREADS / GOTO_NUM_THREADS is set. "keep": leave it alone.
+  std::string blas_threads = "torch";
+  // "keep_mapped": freed memory stays mapped (glibc mallopt: no per-block mmap, trim above 1 GiB),
+  // so the updater's large, short-lived buffers do not page-fault and unmap every frame.
+  // "default": glibc's own settings.
+  std::string allocator = "keep_mapped";
+};
+
 struct MonitorConfig {
   RunSettings run;
   CaptureSettings capture;
@@ -63,6 +76,7 @@ struct MonitorConfig {
   UpdaterSettings updater;
   Options embedding = default_embedding();
   FrameSettings frames;
+  ProcessSettings process;
   nlohmann::json diagnostics = nlohmann::json::object();     // docs/DIAGNOSTICS.md
   nlohmann::json phases = nlohmann::json::object();
   nlohmann::json early_stopping = nlohmann::json::object();

@@ -1,13 +1,34 @@
 #include "mmphate/torch/monitor_attach.hpp"
 
+#include <cstdlib>
+
 #include "mmphate/error.hpp"
+#include "mmphate/log.hpp"
+
+// OpenBLAS's pool controls; weak so the layer links against any BLAS.
+extern "C" void openblas_set_num_threads(int) __attribute__((weak));
+extern "C" int openblas_get_num_threads() __attribute__((weak));
 
 namespace mmphate::torchlayer {
+
+int align_blas_threads() {
+  if (!openblas_set_num_threads || !openblas_get_num_threads) return 0;
+  const int pool = openblas_get_num_threads();
+  if (std::getenv("OPENBLAS_NUM_THREADS") || std::getenv("GOTO_NUM_THREADS")) return pool;  // the user sized it
+  const int torch_threads = std::max(1, at::get_num_threads());
+  if (pool <= torch_threads) return pool;
+  openblas_set_num_threads(torch_threads);
+  logger()->info("monitor: OpenBLAS's thread pool follows torch::get_num_threads(): {} thread(s), was {} "
+                 "(process.blas_threads: \"keep\" leaves it)",
+                 torch_threads, pool);
+  return torch_threads;
+}
 
 void attach(Monitor& monitor, std::shared_ptr<torch::nn::Module> model, std::shared_ptr<CaptureSlot> slot,
             ProbeSet probes, Recorder::ProbeForward forward) {
   if (!model || !slot) throw Error("attach: the model and the capture slot must not be null");
   if (!probes.inputs.defined() || probes.inputs.size(0) < 1) throw Error("attach: the probe set is empty");
+  if (monitor.config().process.blas_threads == "torch") align_blas_threads();
   std::vector<std::int64_t> labels = probes.labels;
   auto recorder = std::make_shared<Recorder>(std::move(model), std::move(slot), std::move(probes), std::move(forward),
                                              monitor.store());
