@@ -50,9 +50,14 @@ int cmd_export(int argc, char** argv) {
   if (::mkdir(out.c_str(), 0755) != 0 && errno != EEXIST) throw Error("cannot create directory '" + out + "'");
   const std::vector<int> groups = unit_groups(run.layout);
   std::ostringstream config;
+  // As in render: a frame with an unreadable sidecar is skipped with a warning; the command
+  // fails only when no frame could be exported.
+  FrameLoader loader(run);
+  std::size_t exported = 0;
   for (std::size_t id : select_frames(run, a.get("frames", "all"))) {
-    Frame& f = run.frames[id];
-    load_coords(run, f);
+    Frame* fp = loader.get(id);
+    if (!fp) continue;
+    Frame& f = *fp;
     char name[32];
     std::snprintf(name, sizeof name, "frame_%06lld", static_cast<long long>(f.frame));
     const std::string dir = out + "/" + name;
@@ -80,9 +85,15 @@ int cmd_export(int argc, char** argv) {
     config << "embeddings {\n  tensor_name: \"epoch " << f.epoch << " (frame " << f.frame << ")\"\n  tensor_shape: " << rows
            << "\n  tensor_shape: " << f.n_components << "\n  tensor_path: \"" << name << "/tensors.tsv\"\n  metadata_path: \""
            << name << "/metadata.tsv\"\n}\n";
-    f.coords = {};
+    loader.release(id);
+    ++exported;
     std::cout << dir << "\n";
   }
+  if (exported == 0)
+    throw Error("nothing exported: no chosen frame has readable coordinates (" + std::to_string(loader.skipped()) +
+                " skipped, see the warnings above)");
+  if (loader.skipped() > 0)
+    logger()->warn("{} frame(s) skipped (unreadable coordinates, see above); {} exported", loader.skipped(), exported);
   write_atomic(out + "/projector_config.pbtxt", config.str());
   std::cout << out << "/projector_config.pbtxt\n";
   return 0;
