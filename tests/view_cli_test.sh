@@ -78,6 +78,19 @@ expect_rc export-all-bad 1 "^mmphate: error: nothing exported" -- export --tenso
 expect_rc export-skips 0 "2 frame(s) skipped (unreadable coordinates, see above); 6 exported" -- \
   export --tensorboard "$tmp/badside" "$tmp/bx2"
 
+# A write that hits the file-size limit (like a full disk) leaves no OUT.tmp behind and ends
+# in one error line (the kernel's SIGXFSZ used to kill the command mid-write).
+size_limited() {  # size_limited NAME OUT_DIR ARGS...: mmphate ARGS under a small file-size limit
+  local name="$1" out_dir="$2"; shift 2
+  bash -c 'ulimit -f 8; exec "$0" "$@" --quiet' "$bin" "$@" >/dev/null 2>"$tmp/err"; local rc=$?
+  if [ "$rc" -eq 1 ] && [ "$(grep -c '^mmphate: error: failed writing' "$tmp/err")" -eq 1 ] &&
+     [ "$(wc -l <"$tmp/err")" -eq 1 ] && [ -d "$out_dir" ] && [ -z "$(find "$out_dir" -name '*.tmp')" ]; then ok
+  else bad "file-size limit, $name: rc=$rc"; cat "$tmp/err"; find "$out_dir" -name '*.tmp'; fi
+}
+size_limited render-png "$tmp/full_r" render "$data/sample_run" "$tmp/full_r"
+size_limited render-svg "$tmp/full_s" render "$data/sample_run" "$tmp/full_s" --format svg
+size_limited export "$tmp/full_x" export --tensorboard "$data/sample_run" "$tmp/full_x"
+
 # bad input: one-line errors, exit 1 for data errors, 2 for usage errors
 expect() {  # expect NAME RC PATTERN -- ARGS
   local name="$1" want="$2" pat="$3"; shift 4
