@@ -91,6 +91,23 @@ size_limited render-png "$tmp/full_r" render "$data/sample_run" "$tmp/full_r"
 size_limited render-svg "$tmp/full_s" render "$data/sample_run" "$tmp/full_s" --format svg
 size_limited export "$tmp/full_x" export --tensorboard "$data/sample_run" "$tmp/full_x"
 
+# metadata.tsv cells from hostile layer names: still 8 columns per row, no raw markup or
+# control characters, visible escapes instead.
+cp -r "$data/sample_run" "$tmp/hostile"
+"$py" - "$tmp/hostile/node_index.json" <<'PY'
+import json, sys
+p = sys.argv[1]; j = json.load(open(p))
+names = ["a\tb", "line\nbreak\r", "<script>alert(1)</script>", "x & y", "bell\x07", "back\\slash"]
+for i, m in enumerate(j["units_meta"]): m["layer"] = names[i % len(names)]
+json.dump(j, open(p, "w"))
+PY
+if "$bin" export --tensorboard "$tmp/hostile" "$tmp/htb" --frames last --quiet >/dev/null &&
+   m="$tmp/htb/frame_000009/metadata.tsv" && [ "$(wc -l <"$m")" -eq 505 ] &&
+   [ "$(awk -F'\t' 'NF != 8' "$m" | wc -l)" -eq 0 ] && ! grep -q '<' "$m" && ! grep -q $'\x07\|\r' "$m" &&
+   grep -qF '&lt;script&gt;alert(1)&lt;/script&gt;' "$m" && grep -qF 'x &amp; y' "$m" && grep -qF 'a\tb' "$m" &&
+   grep -qF 'line\nbreak\r' "$m" && grep -qF 'bell\x07' "$m" && grep -qF 'back\\slash' "$m"; then ok
+else bad "export metadata.tsv escaping"; head -3 "$tmp/htb/frame_000009/metadata.tsv" 2>/dev/null | cat -A; fi
+
 # bad input: one-line errors, exit 1 for data errors, 2 for usage errors
 expect() {  # expect NAME RC PATTERN -- ARGS
   local name="$1" want="$2" pat="$3"; shift 4

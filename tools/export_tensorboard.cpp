@@ -28,11 +28,35 @@ const char* kHelp =
     "  --frames SPEC   all (default), first, last, frame numbers '3,5' or epochs 'e:2,4'\n"
     "View with: tensorboard --logdir OUT_DIR (Projector tab).\n";
 
-// Metadata cells come from untrusted node_index.json: no tabs or newlines inside a cell.
-std::string cell(std::string s) {
-  for (char& c : s)
-    if (c == '\t' || c == '\n' || c == '\r') c = ' ';
-  return s.empty() ? "-" : s;
+// Metadata cells come from untrusted node_index.json (layer names). A tab or line break would
+// shift columns or rows; other control characters are invisible: all are written as visible
+// escapes (\t, \n, \r, \xNN; a backslash as \\). The projector shows cells in a web page:
+// '<', '>' and '&' become &lt; &gt; &amp;, so markup in a name can never run as HTML (names
+// from real modules, [A-Za-z0-9_.], are unchanged).
+std::string cell(const std::string& s) {
+  if (s.empty()) return "-";
+  std::string out;
+  for (const char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    switch (c) {
+      case '\t': out += "\\t"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\\': out += "\\\\"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '&': out += "&amp;"; break;
+      default:
+        if (c < 0x20 || c == 0x7f) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\x%02x", c);
+          out += buf;
+        } else {
+          out += ch;  // printable ASCII and UTF-8 (the JSON parser has checked it)
+        }
+    }
+  }
+  return out;
 }
 
 void write_atomic(const std::string& path, const std::string& text) { write_file_atomic(path, text); }
