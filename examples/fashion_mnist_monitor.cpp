@@ -13,7 +13,9 @@
 // --early-stop (stop on the validation loss: patience 3), --monitor-share X (the updater's
 // share of a core while training runs, default 0.25), --landmarks N (embedding.n_landmark,
 // default 1000: the demo's window stays under 27k nodes; see docs/MONITOR.md), --no-monitor, --data DIR (cache for
-// the decompressed dataset), --save-weights FILE, --quiet.
+// the decompressed dataset), --save-weights FILE, --quiet. Flags on the command line win over
+// the --config file, which wins over the demo's defaults; the demo prints where run.root,
+// run.name, updater.max_cpu_share and embedding.n_landmark came from.
 #include <torch/torch.h>
 
 #include <chrono>
@@ -24,6 +26,8 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
+#include <sstream>
 #include <string>
 
 #include "mmphate/allocator.hpp"
@@ -74,6 +78,7 @@ struct Args {
   std::string data = "build/data/fashion-mnist";
   std::string save_weights;
   bool quiet = false;
+  std::set<std::string> given;  // flags on the command line: they win over --config
 };
 
 [[noreturn]] void usage(const std::string& problem) {
@@ -95,6 +100,7 @@ Args parse(int argc, char** argv) {
       if (i + 1 >= argc) usage("flag " + k + " needs a value");
       return argv[++i];
     };
+    a.given.insert(k);
     try {
       if (k == "--epochs") a.epochs = std::stoi(value());
       else if (k == "--train-samples") a.train_samples = std::stoll(value());
@@ -200,14 +206,26 @@ int run(const Args& a) {
   std::optional<Monitor> monitor;
   if (a.monitor) {
     MonitorConfig cfg = a.config.empty() ? MonitorConfig{} : load_monitor_config(a.config);
-    if (a.config.empty()) {
-      cfg.run.root = a.run_root;
-      cfg.run.name = a.run_name;
+    // Command line > --config file > the demo's defaults; where each value came from is
+    // printed, so a config file never silently swallows a flag.
+    std::ostringstream sources;
+    const std::string from_file = "--config " + a.config;
+    const auto pick = [&](auto& field, const auto& value, const char* flag, const char* key) {
+      const bool on_line = a.given.count(flag) != 0;
+      if (on_line || a.config.empty()) field = value;
+      sources << (sources.tellp() > 0 ? ", " : "") << key << " = " << field << " ("
+              << (on_line ? flag : a.config.empty() ? "demo default" : from_file.c_str()) << ")";
+    };
+    pick(cfg.run.root, a.run_root, "--run-root", "run.root");
+    pick(cfg.run.name, a.run_name, "--run-name", "run.name");
+    // A config's run.path would outrank root/name: an explicit root or name replaces it.
+    if (!cfg.run.path.empty() && (a.given.count("--run-root") || a.given.count("--run-name"))) {
+      sources << ", run.path '" << cfg.run.path << "' (" << from_file << ") dropped for --run-root/--run-name";
+      cfg.run.path.clear();
     }
-    if (a.config.empty()) {
-      cfg.updater.max_cpu_share = a.monitor_share;
-      cfg.embedding.n_landmark = a.landmarks;
-    }
+    pick(cfg.updater.max_cpu_share, a.monitor_share, "--monitor-share", "updater.max_cpu_share");
+    pick(cfg.embedding.n_landmark, a.landmarks, "--landmarks", "embedding.n_landmark");
+    std::cout << "mmphate: monitor settings: " << sources.str() << std::endl;
     if (a.probes_per_class > 0) cfg.capture.probes_per_class = a.probes_per_class;
     if (a.window > 0) cfg.retention.max_epochs = a.window;
     if (a.early_stop) {

@@ -162,6 +162,44 @@ TEST(FrameReader, SidecarMustStayInsideTheRunAndMatchItsShape) {
   EXPECT_TRUE(run.frames[3].present(3));
 }
 
+// A symbolic link inside frames/ (or frames/ itself a link) must not carry the reader out of
+// the run directory; a link that stays inside is fine. A FIFO is refused without blocking.
+TEST(FrameReader, SidecarLinkLeavingTheRunIsRefused) {
+  const std::string d = tmp_dir("sidecar_link"), outside = tmp_dir("sidecar_link_outside");
+  write(d + "/node_index.json", R"({"schema_version":1,"steps":2,"units":2})");
+  const float v[8] = {0, 0, 1, 0, NAN, NAN, 0, 1};
+  const std::string bytes(reinterpret_cast<const char*>(v), sizeof v);
+  write(outside + "/secret.f32", bytes);  // the right size: only the location is wrong
+  write(d + "/frames/ok.f32", bytes);
+  const std::string cmd = "ln -s '" + outside + "/secret.f32' '" + d + "/frames/out.f32' && ln -s ok.f32 '" + d +
+                          "/frames/alias.f32' && ln -s '" + outside + "' '" + d + "/linked' && mkfifo '" + d +
+                          "/frames/fifo.f32'";
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  json j = embedding_line();
+  j.erase("coords");
+  std::string lines;
+  for (const char* path : {"frames/out.f32", "linked/secret.f32", "frames/fifo.f32", "frames/alias.f32"}) {
+    j["coords_file"] = {{"path", path}, {"dtype", "<f4"}, {"shape", {4, 2}}};
+    lines += j.dump() + "\n";
+  }
+  write(d + "/frames.jsonl", lines);
+  RunData run = read_run(d);
+  ASSERT_EQ(run.frames.size(), 4u);
+  for (std::size_t i : {0u, 1u, 2u}) {
+    try {
+      load_coords(run, run.frames[i]);
+      ADD_FAILURE() << run.frames[i].coords_file << " was read";
+    } catch (const Error& e) {
+      const std::string why = e.what();
+      EXPECT_NE(why.find(i == 2 ? "not a regular file" : "outside the run directory"), std::string::npos) << why;
+      EXPECT_NE(why.find(run.frames[i].coords_file), std::string::npos) << why;
+    }
+    EXPECT_FALSE(run.frames[i].coords_loaded());
+  }
+  load_coords(run, run.frames[3]);
+  EXPECT_TRUE(run.frames[3].present(3));
+}
+
 TEST(FrameReader, MissingFilesAreErrors) {
   EXPECT_THROW(read_run(kData + "no_such_run"), Error);
   const std::string d = tmp_dir("missing");

@@ -37,6 +37,77 @@ if "$bin" export --tensorboard "$data/sample_run" "$tmp/tb" --quiet >/dev/null &
    grep -q 'tensor_path: "frame_000009/tensors.tsv"' "$tmp/tb/projector_config.pbtxt"; then ok
 else bad "export --tensorboard"; fi
 
+# A sidecar that is a symbolic link out of the run (or a linked frames/ folder) is never read:
+# that frame is skipped with a warning, the others are rendered / exported.
+mkdir -p "$tmp/outside"; cp -r "$data/sample_run" "$tmp/linked"
+cp "$tmp/linked/frames/frame_000009.f32" "$tmp/outside/secret.f32"
+ln -sf "$tmp/outside/secret.f32" "$tmp/linked/frames/frame_000009.f32"
+if "$bin" render "$tmp/linked" "$tmp/lr" --frames all --quiet >"$tmp/out" 2>"$tmp/err" &&
+   [ "$(ls "$tmp/lr"/frame_*.png | wc -l)" -eq 7 ] && [ ! -e "$tmp/lr/frame_000009_epoch.png" ] &&
+   grep -q "frame 9 coords_file 'frames/frame_000009.f32': resolves to .*outside the run directory" "$tmp/err" &&
+   "$bin" export --tensorboard "$tmp/linked" "$tmp/ltb" --quiet >/dev/null 2>"$tmp/err2" &&
+   [ ! -e "$tmp/ltb/frame_000009" ] && [ "$(grep -c '^embeddings {' "$tmp/ltb/projector_config.pbtxt")" -eq 7 ] &&
+   grep -q "outside the run directory" "$tmp/err2"; then ok
+else bad "sidecar link out of the run"; cat "$tmp/err" "$tmp/err2" 2>/dev/null; fi
+cp -r "$data/sample_run" "$tmp/linkdir"; mv "$tmp/linkdir/frames" "$tmp/outside/frames"
+ln -s "$tmp/outside/frames" "$tmp/linkdir/frames"
+if "$bin" render "$tmp/linkdir" "$tmp/ldr" --frames last --quiet >/dev/null 2>"$tmp/err"; then
+  bad "linked frames/ folder rendered"; else
+  if grep -q "outside the run directory" "$tmp/err" && grep -q "^mmphate: error: nothing rendered" "$tmp/err" &&
+     [ ! -e "$tmp/ldr/frame_000009_epoch.png" ]; then ok; else bad "linked frames/ folder"; cat "$tmp/err"; fi; fi
+
+# Bad sidecars (missing, truncated) cost their frame only: one warning each naming the frame
+# and the reason, the other frames rendered, a closing count, exit 0; exit 1 when none renders.
+cp -r "$data/sample_run" "$tmp/badside"; rm "$tmp/badside/frames/frame_000008.f32"
+head -c 100 "$data/sample_run/frames/frame_000009.f32" >"$tmp/badside/frames/frame_000009.f32"
+if "$bin" render "$tmp/badside" "$tmp/br" --frames all --contact-sheet --sequence --quiet >"$tmp/out" 2>"$tmp/err" &&
+   [ "$(ls "$tmp/br"/frame_*_epoch.png | wc -l)" -eq 6 ] && [ -s "$tmp/br/contact_sheet_epoch.png" ] &&
+   [ "$(ls "$tmp/br/sequence"/frame_*.png | wc -l)" -eq 6 ] && [ -s "$tmp/br/sequence/frame_0005.png" ] &&
+   [ "$(grep -c "skipping epoch 6: frame 8 coords_file 'frames/frame_000008.f32': cannot read (No such file" "$tmp/err")" -eq 1 ] &&
+   [ "$(grep -c "skipping epoch 7: frame 9 .*: 100 bytes, expected 4096" "$tmp/err")" -eq 1 ] &&
+   grep -q "2 frame(s) skipped" "$tmp/err" && ! grep -q "^mmphate:" "$tmp/err"; then ok
+else bad "render skips bad sidecars"; cat "$tmp/err"; fi
+expect_rc() {  # expect_rc NAME RC PATTERN -- ARGS: exit status and a pattern on stderr
+  local name="$1" want="$2" pat="$3"; shift 4
+  "$bin" "$@" >/dev/null 2>"$tmp/err"; local rc=$?
+  if [ "$rc" -eq "$want" ] && grep -q -- "$pat" "$tmp/err"; then ok; else bad "$name: rc=$rc"; cat "$tmp/err"; fi
+}
+expect_rc render-all-bad 1 "^mmphate: error: nothing rendered: no chosen frame has readable coordinates (2 skipped" -- \
+  render "$tmp/badside" "$tmp/bn" --frames 8,9 --quiet
+expect_rc export-all-bad 1 "^mmphate: error: nothing exported" -- export --tensorboard "$tmp/badside" "$tmp/bx" --frames e:6,7
+expect_rc export-skips 0 "2 frame(s) skipped (unreadable coordinates, see above); 6 exported" -- \
+  export --tensorboard "$tmp/badside" "$tmp/bx2"
+
+# A write that hits the file-size limit (like a full disk) leaves no OUT.tmp behind and ends
+# in one error line (the kernel's SIGXFSZ used to kill the command mid-write).
+size_limited() {  # size_limited NAME OUT_DIR ARGS...: mmphate ARGS under a small file-size limit
+  local name="$1" out_dir="$2"; shift 2
+  bash -c 'ulimit -f 8; exec "$0" "$@" --quiet' "$bin" "$@" >/dev/null 2>"$tmp/err"; local rc=$?
+  if [ "$rc" -eq 1 ] && [ "$(grep -c '^mmphate: error: failed writing' "$tmp/err")" -eq 1 ] &&
+     [ "$(wc -l <"$tmp/err")" -eq 1 ] && [ -d "$out_dir" ] && [ -z "$(find "$out_dir" -name '*.tmp')" ]; then ok
+  else bad "file-size limit, $name: rc=$rc"; cat "$tmp/err"; find "$out_dir" -name '*.tmp'; fi
+}
+size_limited render-png "$tmp/full_r" render "$data/sample_run" "$tmp/full_r"
+size_limited render-svg "$tmp/full_s" render "$data/sample_run" "$tmp/full_s" --format svg
+size_limited export "$tmp/full_x" export --tensorboard "$data/sample_run" "$tmp/full_x"
+
+# metadata.tsv cells from hostile layer names: still 8 columns per row, no raw markup or
+# control characters, visible escapes instead.
+cp -r "$data/sample_run" "$tmp/hostile"
+"$py" - "$tmp/hostile/node_index.json" <<'PY'
+import json, sys
+p = sys.argv[1]; j = json.load(open(p))
+names = ["a\tb", "line\nbreak\r", "<script>alert(1)</script>", "x & y", "bell\x07", "back\\slash"]
+for i, m in enumerate(j["units_meta"]): m["layer"] = names[i % len(names)]
+json.dump(j, open(p, "w"))
+PY
+if "$bin" export --tensorboard "$tmp/hostile" "$tmp/htb" --frames last --quiet >/dev/null &&
+   m="$tmp/htb/frame_000009/metadata.tsv" && [ "$(wc -l <"$m")" -eq 505 ] &&
+   [ "$(awk -F'\t' 'NF != 8' "$m" | wc -l)" -eq 0 ] && ! grep -q '<' "$m" && ! grep -q $'\x07\|\r' "$m" &&
+   grep -qF '&lt;script&gt;alert(1)&lt;/script&gt;' "$m" && grep -qF 'x &amp; y' "$m" && grep -qF 'a\tb' "$m" &&
+   grep -qF 'line\nbreak\r' "$m" && grep -qF 'bell\x07' "$m" && grep -qF 'back\\slash' "$m"; then ok
+else bad "export metadata.tsv escaping"; head -3 "$tmp/htb/frame_000009/metadata.tsv" 2>/dev/null | cat -A; fi
+
 # bad input: one-line errors, exit 1 for data errors, 2 for usage errors
 expect() {  # expect NAME RC PATTERN -- ARGS
   local name="$1" want="$2" pat="$3"; shift 4

@@ -28,11 +28,35 @@ const char* kHelp =
     "  --frames SPEC   all (default), first, last, frame numbers '3,5' or epochs 'e:2,4'\n"
     "View with: tensorboard --logdir OUT_DIR (Projector tab).\n";
 
-// Metadata cells come from untrusted node_index.json: no tabs or newlines inside a cell.
-std::string cell(std::string s) {
-  for (char& c : s)
-    if (c == '\t' || c == '\n' || c == '\r') c = ' ';
-  return s.empty() ? "-" : s;
+// Metadata cells come from untrusted node_index.json (layer names). A tab or line break would
+// shift columns or rows; other control characters are invisible: all are written as visible
+// escapes (\t, \n, \r, \xNN; a backslash as \\). The projector shows cells in a web page:
+// '<', '>' and '&' become &lt; &gt; &amp;, so markup in a name can never run as HTML (names
+// from real modules, [A-Za-z0-9_.], are unchanged).
+std::string cell(const std::string& s) {
+  if (s.empty()) return "-";
+  std::string out;
+  for (const char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    switch (c) {
+      case '\t': out += "\\t"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\\': out += "\\\\"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '&': out += "&amp;"; break;
+      default:
+        if (c < 0x20 || c == 0x7f) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\x%02x", c);
+          out += buf;
+        } else {
+          out += ch;  // printable ASCII and UTF-8 (the JSON parser has checked it)
+        }
+    }
+  }
+  return out;
 }
 
 void write_atomic(const std::string& path, const std::string& text) { write_file_atomic(path, text); }
@@ -50,9 +74,14 @@ int cmd_export(int argc, char** argv) {
   if (::mkdir(out.c_str(), 0755) != 0 && errno != EEXIST) throw Error("cannot create directory '" + out + "'");
   const std::vector<int> groups = unit_groups(run.layout);
   std::ostringstream config;
+  // As in render: a frame with an unreadable sidecar is skipped with a warning; the command
+  // fails only when no frame could be exported.
+  FrameLoader loader(run);
+  std::size_t exported = 0;
   for (std::size_t id : select_frames(run, a.get("frames", "all"))) {
-    Frame& f = run.frames[id];
-    load_coords(run, f);
+    Frame* fp = loader.get(id);
+    if (!fp) continue;
+    Frame& f = *fp;
     char name[32];
     std::snprintf(name, sizeof name, "frame_%06lld", static_cast<long long>(f.frame));
     const std::string dir = out + "/" + name;
@@ -80,9 +109,15 @@ int cmd_export(int argc, char** argv) {
     config << "embeddings {\n  tensor_name: \"epoch " << f.epoch << " (frame " << f.frame << ")\"\n  tensor_shape: " << rows
            << "\n  tensor_shape: " << f.n_components << "\n  tensor_path: \"" << name << "/tensors.tsv\"\n  metadata_path: \""
            << name << "/metadata.tsv\"\n}\n";
-    f.coords = {};
+    loader.release(id);
+    ++exported;
     std::cout << dir << "\n";
   }
+  if (exported == 0)
+    throw Error("nothing exported: no chosen frame has readable coordinates (" + std::to_string(loader.skipped()) +
+                " skipped, see the warnings above)");
+  if (loader.skipped() > 0)
+    logger()->warn("{} frame(s) skipped (unreadable coordinates, see above); {} exported", loader.skipped(), exported);
   write_atomic(out + "/projector_config.pbtxt", config.str());
   std::cout << out << "/projector_config.pbtxt\n";
   return 0;

@@ -7,6 +7,7 @@
 
 #include <cctype>
 #include <cerrno>
+#include <csignal>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -373,6 +374,10 @@ int cmd_score(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   mmphate::reexec_with_huge_pages(argv);
+  // Past a file-size limit (ulimit -f) the kernel's default is to kill the process mid-write,
+  // leaving OUT.tmp behind; ignored, the write fails with EFBIG like a full disk, and
+  // write_file_atomic removes the temporary and reports one error line.
+  std::signal(SIGXFSZ, SIG_IGN);
   if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") {
     std::cout << kTopUsage;
     return argc < 2 ? 2 : 0;

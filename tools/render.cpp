@@ -54,9 +54,9 @@ std::string frame_name(const Frame& f) {
 
 constexpr int kLegendW = 240;
 
-void render_one(const RunData& run, Frame& f, ColorMode mode, const View& view, int size, const std::string& fmt,
+// `f` has its coordinates loaded (FrameLoader::get).
+void render_one(const RunData& run, const Frame& f, ColorMode mode, const View& view, int size, const std::string& fmt,
                 const std::string& path) {
-  load_coords(run, f);
   const auto colors = node_colors(run, f, mode);
   const Legend legend = make_legend(run, f, mode);
   if (fmt == "svg") {
@@ -73,8 +73,16 @@ void render_one(const RunData& run, Frame& f, ColorMode mode, const View& view, 
   }
 }
 
-void contact_sheet(RunData& run, const std::vector<std::size_t>& ids, ColorMode mode, const View& view, int size,
-                   const std::string& fmt, const std::string& path) {
+// Tiles of the frames whose coordinates load; false (nothing written) when none does.
+bool contact_sheet(RunData& run, FrameLoader& loader, const std::vector<std::size_t>& all, ColorMode mode,
+                   const View& view, int size, const std::string& fmt, const std::string& path) {
+  std::vector<std::size_t> ids;  // the grid is sized for the readable frames only
+  for (std::size_t id : all)
+    if (loader.get(id)) {
+      ids.push_back(id);
+      loader.release(id);
+    }
+  if (ids.empty()) return false;
   const int n = static_cast<int>(ids.size());
   const int cols = static_cast<int>(std::ceil(std::sqrt(static_cast<double>(n))));
   const int rows = (n + cols - 1) / cols;
@@ -84,8 +92,9 @@ void contact_sheet(RunData& run, const std::vector<std::size_t>& ids, ColorMode 
   std::string svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" + std::to_string(W) + "\" height=\"" +
                     std::to_string(H) + "\">\n<rect width=\"100%\" height=\"100%\" fill=\"rgb(255,255,255)\"/>\n";
   for (int k = 0; k < n; ++k) {
-    Frame& f = run.frames[ids[static_cast<std::size_t>(k)]];
-    load_coords(run, f);
+    const Frame* fp = loader.get(ids[static_cast<std::size_t>(k)]);
+    if (!fp) continue;  // became unreadable since the first pass: an empty tile
+    const Frame& f = *fp;
     const auto colors = node_colors(run, f, mode);
     const int x = (k % cols) * tile, y = (k / cols) * tile;
     if (fmt == "svg") {
@@ -97,7 +106,7 @@ void contact_sheet(RunData& run, const std::vector<std::size_t>& ids, ColorMode 
       img.rect(x, y, tile, 1, {221, 221, 221});
       img.rect(x, y, 1, tile, {221, 221, 221});
     }
-    f.coords.shrink_to_fit();
+    loader.release(ids[static_cast<std::size_t>(k)]);
   }
   const Legend legend = make_legend(run, run.frames[ids.back()], mode);
   if (fmt == "svg") {
@@ -106,6 +115,7 @@ void contact_sheet(RunData& run, const std::vector<std::size_t>& ids, ColorMode 
     draw_legend(img, cols * tile + 10, 30, legend);
     write_png(path, img);
   }
+  return true;
 }
 
 // Finds an executable on PATH (the assemblers are optional Debian packages).
@@ -140,26 +150,31 @@ bool run_program(const std::vector<std::string>& args) {
   return WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 
-void sequence(RunData& run, const std::vector<std::size_t>& ids, ColorMode mode, const View& view, int size,
-              const std::string& dir) {
-  make_dir(dir);
+// Numbered without gaps over the readable frames; false (nothing written) when none is.
+bool sequence(RunData& run, FrameLoader& loader, const std::vector<std::size_t>& ids, ColorMode mode,
+              const View& view, int size, const std::string& dir) {
   std::vector<std::string> files;
-  for (std::size_t k = 0; k < ids.size(); ++k) {
+  for (std::size_t id : ids) {
+    const Frame* f = loader.get(id);
+    if (!f) continue;
+    if (files.empty()) make_dir(dir);
     char name[32];
-    std::snprintf(name, sizeof name, "frame_%04zu.png", k);
+    std::snprintf(name, sizeof name, "frame_%04zu.png", files.size());
     files.push_back(dir + "/" + name);
-    render_one(run, run.frames[ids[k]], mode, view, size, "png", files.back());
-    run.frames[ids[k]].coords.shrink_to_fit();
+    render_one(run, *f, mode, view, size, "png", files.back());
+    loader.release(id);
   }
+  if (files.empty()) return false;
   const std::string convert = which("convert");
   if (convert.empty()) {
     logger()->info("numbered PNGs in {} (install imagemagick for animation.gif)", dir);
-    return;
+    return true;
   }
   std::vector<std::string> args{convert, "-delay", "60", "-loop", "0"};
   args.insert(args.end(), files.begin(), files.end());
   args.push_back(dir + "/animation.gif");
   if (!run_program(args)) logger()->warn("convert failed: no animation.gif (the numbered PNGs are written)");
+  return true;
 }
 
 }  // namespace
@@ -183,23 +198,32 @@ int cmd_render(int argc, char** argv) {
   const std::string out = a.positional[1];
   make_dir(out);
   const std::vector<std::size_t> chosen = select_frames(run, a.get("frames", "last"));
+  // A frame with an unreadable sidecar is skipped (one warning each), the others rendered;
+  // the command fails only when nothing could be drawn (docs/VIEWER.md "render").
+  FrameLoader loader(run);
   std::vector<std::string> written;
   for (std::size_t id : chosen) {
-    Frame& f = run.frames[id];
-    const std::string path = out + "/frame_" + frame_name(f) + "_" + to_string(mode) + "." + fmt;
-    render_one(run, f, mode, view, size, fmt, path);
+    const Frame* f = loader.get(id);
+    if (!f) continue;
+    const std::string path = out + "/frame_" + frame_name(*f) + "_" + to_string(mode) + "." + fmt;
+    render_one(run, *f, mode, view, size, fmt, path);
+    loader.release(id);
     written.push_back(path);
   }
+  const std::vector<std::size_t> all = select_frames(run, "all");
   if (a.has("contact-sheet")) {
     const std::string path = out + "/contact_sheet_" + std::string(to_string(mode)) + "." + fmt;
-    contact_sheet(run, select_frames(run, "all"), mode, view, size, fmt, path);
-    written.push_back(path);
+    if (contact_sheet(run, loader, all, mode, view, size, fmt, path)) written.push_back(path);
   }
-  if (a.has("sequence")) {
-    sequence(run, select_frames(run, "all"), mode, view, size, out + "/sequence");
+  if (a.has("sequence") && sequence(run, loader, all, mode, view, size, out + "/sequence"))
     written.push_back(out + "/sequence/");
-  }
   for (const auto& w : written) std::cout << w << "\n";
+  if (written.empty())
+    throw Error("nothing rendered: no chosen frame has readable coordinates (" + std::to_string(loader.skipped()) +
+                " skipped, see the warnings above)");
+  if (loader.skipped() > 0)
+    logger()->warn("{} frame(s) skipped (unreadable coordinates, see above); the other figures are written",
+                   loader.skipped());
   return 0;
 }
 

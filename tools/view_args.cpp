@@ -2,6 +2,8 @@
 #include <cmath>
 #include <cstdlib>
 
+#include "mmphate/error.hpp"
+#include "mmphate/log.hpp"
 #include "view_commands.hpp"
 
 namespace mmphate::view {
@@ -42,6 +44,24 @@ Args parse_args(int argc, char** argv, const std::vector<std::string>& valued, c
     }
   }
   return a;
+}
+
+Frame* FrameLoader::get(std::size_t id) {
+  if (bad_.count(id)) return nullptr;
+  Frame& f = run_.frames[id];
+  try {
+    load_coords(run_, f);
+    return &f;
+  } catch (const Error& e) {  // write errors are not caught here: a full disk still stops the command
+    logger()->warn("skipping epoch {}: {}", f.epoch, e.what());
+    bad_.insert(id);
+    return nullptr;
+  }
+}
+
+void FrameLoader::release(std::size_t id) {
+  Frame& f = run_.frames[id];
+  if (!f.coords_file.empty()) f.coords = {};
 }
 
 }  // namespace mmphate::view

@@ -2,9 +2,12 @@
 // projector files) and serve (loopback HTTP server for the web viewer).
 #pragma once
 #include <map>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+#include "mmphate/frame_reader.hpp"
 
 namespace mmphate::view {
 
@@ -22,6 +25,21 @@ struct Args {
   double number(const std::string& k, double def) const;
 };
 Args parse_args(int argc, char** argv, const std::vector<std::string>& valued, const std::vector<std::string>& switches);
+
+// Loads the coordinates of embedding frames for render and export. A frame whose sidecar
+// cannot be read (missing, truncated, wrong size, outside the run) costs that frame only: one
+// warning naming it and the reason, then it is left out of every figure or export.
+class FrameLoader {
+ public:
+  explicit FrameLoader(RunData& run) : run_(run) {}
+  Frame* get(std::size_t id);      // nullptr when the frame is skipped
+  void release(std::size_t id);    // frees sidecar coordinates (inline ones stay)
+  std::size_t skipped() const { return bad_.size(); }
+
+ private:
+  RunData& run_;
+  std::set<std::size_t> bad_;
+};
 
 int cmd_render(int argc, char** argv);
 int cmd_export(int argc, char** argv);

@@ -2,10 +2,13 @@
 
 #include <sys/stat.h>
 
+#include <cerrno>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <limits>
+#include <memory>
 #include <sstream>
 
 #include "mmphate/error.hpp"
@@ -247,9 +250,31 @@ void load_coords(const RunData& run, Frame& f) {
   for (std::string part; std::getline(parts, part, '/');)
     if (part == "..") throw Error(where + ": '..' is not allowed");
   const std::string path = run.dir + "/" + rel;
-  const std::string bytes = read_file(path);
+  // A symbolic link in frames/ (or a linked frames/ folder) could still lead anywhere: the
+  // resolved sidecar must lie under the resolved run directory.
+  int err = 0;
+  const auto resolve = [&err](const std::string& p) {
+    std::unique_ptr<char, decltype(&std::free)> r(::realpath(p.c_str(), nullptr), &std::free);
+    if (!r) err = errno;
+    return r ? std::string(r.get()) : std::string();
+  };
+  const std::string real_dir = resolve(run.dir);
+  if (real_dir.empty()) throw Error("run directory '" + run.dir + "': " + std::strerror(err));
+  const std::string real = resolve(path);
+  if (real.empty()) throw Error(where + ": cannot read (" + std::strerror(err) + ")");
+  const std::string inside = real_dir == "/" ? real_dir : real_dir + "/";
+  if (real.compare(0, inside.size(), inside) != 0)
+    throw Error(where + ": resolves to '" + real + "', outside the run directory '" + real_dir + "'");
   const std::size_t n = static_cast<std::size_t>(f.n_nodes) * static_cast<std::size_t>(f.n_components);
-  if (bytes.size() != n * 4)
+  // Size and kind checked before reading: a FIFO would block, a huge file would be read whole.
+  struct stat st {};
+  if (::stat(real.c_str(), &st) != 0) throw Error(where + ": cannot read (" + std::strerror(errno) + ")");
+  if (!S_ISREG(st.st_mode)) throw Error(where + ": not a regular file");
+  if (static_cast<std::uint64_t>(st.st_size) != n * 4)
+    throw Error(where + ": " + std::to_string(st.st_size) + " bytes, expected " + std::to_string(n * 4) +
+                " (n_nodes x n_components float32)");
+  const std::string bytes = read_file(real);
+  if (bytes.size() != n * 4)  // changed since the stat (a writer still at work)
     throw Error(where + ": " + std::to_string(bytes.size()) + " bytes, expected " + std::to_string(n * 4) +
                 " (n_nodes x n_components float32)");
   f.coords.resize(n);

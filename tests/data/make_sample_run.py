@@ -150,14 +150,18 @@ def main():
                 "quantities": {"intra_step_entropy": round(2.0 + 0.6 * math.sin(e / 2.0), 4),
                                "inter_step_entropy": round(1.5 + 0.1 * e, 4),
                                "visualization_variance": round(1.0 / (1 + 0.3 * e), 4)},
-                "phase": {"quantity": "intra_step_entropy", "trend": "rising" if e < phase_epoch else "falling",
-                          "label": "compression" if e >= phase_epoch else "fitting", "evidence": None},
+                # The PhaseDetector's vocabulary (phase_detector.cpp, docs/frame.schema.json).
+                "phase": {"quantity": "intra_step_entropy",
+                          "trend": "information_processing" if e < phase_epoch else "compression",
+                          "label": "compression" if e >= phase_epoch else "information_processing",
+                          "evidence": None},
                 "warnings": [], "seconds": 0.01, "timings_s": {"entropy": 0.004},
             },
         })
         lines.append(d)
         if e == phase_epoch:
-            event("phase_change", e, "fitting -> compression", {"from": "fitting", "to": "compression"})
+            event("phase_change", e, "phase: information_processing -> compression (intra_step_entropy)",
+                  {"from": "information_processing", "to": "compression"})
         if e == stop_epoch and not args.truncate:
             event("early_stop", e, "validation loss did not improve for 3 epochs", {"patience": 3})
     if not args.truncate:  # a killed run: the last embedding frame is cut, no closing events

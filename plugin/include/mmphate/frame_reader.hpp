@@ -84,7 +84,8 @@ void parse_frames_text(const std::string& text, RunData& run);
 RunData read_run(const std::string& dir);
 
 // Loads the coordinates of an embedding frame from its sidecar (no-op when inline or loaded).
-// Refuses absolute paths, '..' and files whose size does not match the declared shape.
+// Refuses absolute paths, '..', a path whose resolved form (symbolic links followed) leaves
+// the run directory, anything but a regular file, and a size that does not match the shape.
 void load_coords(const RunData& run, Frame& f);
 
 // Embedding frames chosen by frame counters ("3,5"), epochs ("e:2,4"), "last", "first" or "all".
