@@ -30,16 +30,12 @@
 #include <sstream>
 #include <string>
 
-#include "mmphate/allocator.hpp"
 #include "mmphate/error.hpp"
 #include "mmphate/log.hpp"
 #include "mmphate/monitor.hpp"
 #include "mmphate/torch/fashion_mnist.hpp"
 #include "mmphate/torch/monitor_attach.hpp"
 #include "mmphate/torch/tapped_rnn.hpp"
-
-// OpenBLAS (Debian's BLAS, which LibTorch's CPU kernels use) sizes its own thread pool.
-extern "C" void openblas_set_num_threads(int) __attribute__((weak));
 
 using namespace mmphate;
 using namespace mmphate::torchlayer;
@@ -183,10 +179,9 @@ std::pair<double, double> evaluate(Classifier& model, const torch::Tensor& x, co
 
 int run(const Args& a) {
   torch::set_num_threads(a.threads);
-  // torch::set_num_threads does not size OpenBLAS's pool, which LibTorch's matrix products
-  // use: pin it too, so training uses --threads cores and leaves the rest to the monitor, and
-  // runs with and without the monitor do the same arithmetic.
-  if (openblas_set_num_threads) openblas_set_num_threads(a.threads);
+  // With the monitor, attach() sizes OpenBLAS's pool to torch's threads (process.blas_threads).
+  // --no-monitor runs exist to be compared with monitored ones, bit for bit: size it the same.
+  if (!a.monitor) align_blas_threads();
   torch::manual_seed(a.seed);
   const std::string dir = prepare_fashion_mnist(a.data);
   auto train_set = torch::data::datasets::MNIST(dir, torch::data::datasets::MNIST::Mode::kTrain);
@@ -312,10 +307,6 @@ int run(const Args& a) {
 
 int main(int argc, char** argv) {
   const Args args = parse(argc, argv);
-  // The updater allocates and frees blocks of tens of MB per frame; served by fresh mmaps,
-  // every page faults in again, and the faults contend with training for the process's
-  // memory map. Keeping freed memory mapped avoids both (allocator.hpp).
-  keep_freed_memory_mapped();
   try {
     return run(args);
   } catch (const std::exception& e) {

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <cstdlib>
@@ -17,6 +18,7 @@
 #include <mutex>
 #include <thread>
 
+#include "mmphate/diagnostics.hpp"
 #include "mmphate/frame_sink.hpp"
 #include "mmphate/log.hpp"
 #include "mmphate/monitor.hpp"
@@ -138,6 +140,12 @@ TEST(MonitorRun, WritesValidFrames) {
   for (const auto& c : emb.back()["most_active_class"]) EXPECT_TRUE(c.get<int>() >= 0 && c.get<int>() < 3);
   EXPECT_TRUE(emb.back()["diagnostics"].is_object());
   EXPECT_FALSE(emb.back()["diagnostics"].contains("error"));
+  // Early stopping's strict check knows every quantity a frame can carry.
+  const auto& names = frame_quantity_names();
+  ASSERT_GT(emb.back()["diagnostics"]["quantities"].size(), 3u);
+  for (const auto& f : emb)
+    for (const auto& q : f["diagnostics"]["quantities"].items())
+      EXPECT_NE(std::find(names.begin(), names.end(), q.key()), names.end()) << q.key();
   // The callback saw every line written after it was added (all but `started`).
   EXPECT_EQ(seen.size(), frames.size() - 1);
   // The run directory: config and node index.
@@ -343,6 +351,59 @@ TEST(MonitorRun, SnapshotsAreSavedAtPushNotAfterFrames) {
   EXPECT_EQ(saved, 6u);
   EXPECT_EQ(monitor.stats().frames, 1);  // no frame since: the updater is resting
   EXPECT_TRUE(fs::exists(dir + "/snapshots/index.json"));  // not snapshots/snapshots/
+}
+
+// Lightning's strict: a monitored quantity that is neither a metric nor a frame quantity is an
+// error at the first epoch end, naming it and what is available (a misspelt "val_los" used to be
+// accepted and never fire).
+TEST(MonitorRun, MisspeltEarlyStoppingQuantityIsAnErrorAtEpochEnd) {
+  MonitorConfig cfg = small_config(test_dir("monitor_strict"));
+  cfg.early_stopping = {{"enabled", true}, {"monitor", "val_los"}};
+  {
+    Monitor monitor(cfg);
+    const std::string e = mmphate::testing::error_of([&] { monitor.on_epoch_end(0, {{"val_loss", 1.0}}); });
+    EXPECT_NE(e.find("\"val_los\""), std::string::npos) << e;
+    EXPECT_NE(e.find("val_loss"), std::string::npos) << e;            // the metrics it had
+    EXPECT_NE(e.find("intra_step_entropy"), std::string::npos) << e;  // the frame quantities
+    EXPECT_NE(e.find("strict"), std::string::npos) << e;
+  }
+  cfg.run.path = test_dir("monitor_strict_off");
+  cfg.early_stopping["strict"] = false;
+  {
+    Monitor monitor(cfg);
+    EXPECT_NO_THROW(monitor.on_epoch_end(0, {{"val_loss", 1.0}}));
+  }
+  cfg.run.path = test_dir("monitor_strict_frame");
+  cfg.early_stopping = {{"enabled", true}, {"monitor", "intra_step_entropy"}};
+  {
+    Monitor monitor(cfg);
+    EXPECT_NO_THROW(monitor.on_epoch_end(0, {{"val_loss", 1.0}}));  // comes with the frames
+  }
+}
+
+// A capture that fails every epoch is logged and written as an event once, and counted; with
+// capture.fail_fast the first failure reaches the loop.
+TEST(MonitorRun, RepeatedCaptureFailureIsReportedOnceAndCounted) {
+  const std::string dir = test_dir("monitor_capture_fails");
+  MonitorConfig cfg = small_config(dir);
+  {
+    Monitor monitor(cfg);
+    monitor.set_recorder([](std::int64_t, std::int64_t) { throw std::runtime_error("probe pass on the wrong device"); },
+                         {});
+    for (int e = 0; e < 5; ++e) EXPECT_NO_THROW(monitor.on_epoch_end(e));
+    ASSERT_TRUE(monitor.flush(std::chrono::seconds(10)));
+    EXPECT_EQ(monitor.stats().capture_failures, 5);
+    EXPECT_EQ(monitor.stats().failed_frames, 0);  // no frame was attempted
+  }
+  const auto frames = read_frames(dir);
+  EXPECT_EQ(of_type(frames, "event", "frame_failed").size(), 1u);
+  EXPECT_EQ(of_type(frames, "event", "finished")[0]["data"]["capture_failures"], 5);
+  cfg.run.path = test_dir("monitor_capture_fail_fast");
+  cfg.capture.fail_fast = true;
+  Monitor monitor(cfg);
+  monitor.set_recorder([](std::int64_t, std::int64_t) { throw std::runtime_error("probe pass on the wrong device"); },
+                       {});
+  EXPECT_THROW(monitor.on_epoch_end(0), std::runtime_error);
 }
 
 TEST(FrameWriter, FailingSinksAreRetriedAndNeverThrow) {

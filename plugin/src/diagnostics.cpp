@@ -617,6 +617,15 @@ nlohmann::json FrameDiagnostics::to_json() const {
   return j;
 }
 
+const std::vector<std::string>& frame_quantity_names() {
+  static const std::vector<std::string> names = {
+      "intra_step_entropy",      "inter_step_entropy",     "spectral_intra_step_entropy",
+      "spectral_inter_step_entropy", "visualization_variance", "visualization_variance_relative",
+      "unit_change",             "visualization_variance_total", "intra_step_score",
+      "inter_step_score"};
+  return names;
+}
+
 std::map<std::string, double> FrameDiagnostics::quantities() const {
   std::map<std::string, double> q;
   if (epochs.empty()) return q;

@@ -43,7 +43,7 @@ void apply_early_stopping_json(EarlyStoppingOptions& opt, const nlohmann::json& 
   using namespace detail;
   static const std::vector<std::string> keys = {
       "enabled",          "monitor",      "mode",     "min_delta",          "patience",
-      "start_from_epoch", "check_finite", "baseline", "stopping_threshold", "divergence_threshold"};
+      "start_from_epoch", "check_finite", "baseline", "stopping_threshold", "divergence_threshold", "strict"};
   check_keys(config, keys, source);
   EarlyStoppingOptions o = opt;
   for (const auto& [key, v] : config.items()) {
@@ -58,6 +58,7 @@ void apply_early_stopping_json(EarlyStoppingOptions& opt, const nlohmann::json& 
     else if (key == "patience") o.patience = read_int32(v, key, source);
     else if (key == "start_from_epoch") o.start_from_epoch = read_int32(v, key, source);
     else if (key == "check_finite") o.check_finite = read_bool(v, key, source);
+    else if (key == "strict") o.strict = read_bool(v, key, source);
     else if (key == "baseline") o.baseline = read_optional_number(v, key, source);
     else if (key == "stopping_threshold") o.stopping_threshold = read_optional_number(v, key, source);
     else if (key == "divergence_threshold") o.divergence_threshold = read_optional_number(v, key, source);
@@ -75,6 +76,7 @@ nlohmann::json to_json(const EarlyStoppingOptions& o) {
           {"patience", o.patience},
           {"start_from_epoch", o.start_from_epoch},
           {"check_finite", o.check_finite},
+          {"strict", o.strict},
           {"baseline", number_or_null(o.baseline)},
           {"stopping_threshold", number_or_null(o.stopping_threshold)},
           {"divergence_threshold", number_or_null(o.divergence_threshold)}};

@@ -1,5 +1,6 @@
 #include "mmphate/monitor.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <csignal>
@@ -93,6 +94,8 @@ struct Monitor::State {
   std::uint64_t saved_version = 0;  // store version the last snapshot save covered
   std::int64_t save_failures = 0;   // failed saves in a row (logged once)
   int signal_id = -1;
+  std::string last_capture_error;  // a capture failure that repeats is logged once
+  std::int64_t capture_error_repeats = 0;
   std::map<std::int64_t, std::map<std::string, double>> metrics;  // by epoch (bounded)
   std::map<std::int64_t, Clock::time_point> pushed_at;            // by epoch (bounded)
   std::map<std::int64_t, std::int64_t> step_of;                   // by epoch
@@ -141,6 +144,8 @@ struct Monitor::State {
     wake.notify_all();
   }
   void check_early_stop(std::int64_t epoch, std::int64_t step, const std::map<std::string, double>& q);
+  void check_strict_monitor(const std::map<std::string, double>& metrics) const;
+  void note_capture_failure(std::int64_t epoch, std::int64_t step, const std::string& what);
   void compute_frame(const SnapshotStore::View& view);
   void loop();
   void save_loop();
@@ -160,6 +165,39 @@ void Monitor::State::check_early_stop(std::int64_t epoch, std::int64_t step, con
   should_stop = true;
   logger()->warn("early stopping at epoch {}: {}", epoch, d.reason);
   queue_event(epoch, step, "early_stop", d.reason, d.to_json());
+}
+
+// Lightning's strict mode: a monitored quantity that is neither a metric of this epoch nor a
+// frame quantity is a mistake in the loop or the config (a misspelt "val_los" never fired).
+void Monitor::State::check_strict_monitor(const std::map<std::string, double>& metrics) const {
+  const EarlyStoppingOptions& o = early.options();
+  if (!o.enabled || !o.strict || metrics.count(o.monitor)) return;
+  const auto& frame_names = frame_quantity_names();
+  if (std::find(frame_names.begin(), frame_names.end(), o.monitor) != frame_names.end()) return;
+  std::string have;
+  for (const auto& [k, v] : metrics) have += (have.empty() ? "" : ", ") + k;
+  std::string frame_list;
+  for (const auto& n : frame_names) frame_list += (frame_list.empty() ? "" : ", ") + n;
+  throw Error("early_stopping.monitor = \"" + o.monitor + "\" is not among this epoch's metrics (" +
+              (have.empty() ? std::string("none") : have) + ") nor the frame quantities (" + frame_list +
+              "); fix the name, or set early_stopping.strict: false for a metric some epochs lack");
+}
+
+// Caller holds mutex. A capture that fails every epoch (a model moved to CUDA, a shape change)
+// is logged in full once, then counted; the event is written when the cause changes.
+void Monitor::State::note_capture_failure(std::int64_t epoch, std::int64_t step, const std::string& what) {
+  ++stats.capture_failures;
+  if (what == last_capture_error) {
+    ++capture_error_repeats;
+    logger()->debug("monitor: recording epoch {} failed again ({} times): {}", epoch, capture_error_repeats + 1, what);
+    return;
+  }
+  last_capture_error = what;
+  capture_error_repeats = 0;
+  logger()->error("monitor: recording epoch {} failed: {} (a repeat of this failure is only counted: "
+                  "stats().capture_failures)",
+                  epoch, what);
+  queue_event(epoch, step, "frame_failed", "capture failed: " + what, {{"capture_failures", stats.capture_failures}});
 }
 
 void Monitor::State::compute_frame(const SnapshotStore::View& view) {
@@ -459,6 +497,7 @@ void Monitor::State::finish(std::uint64_t target, std::chrono::milliseconds time
                            {"failed_frames", stats.failed_frames},
                            {"coalesced_epochs", stats.coalesced_epochs},
                            {"snapshots", stats.snapshots},
+                           {"capture_failures", stats.capture_failures},
                            {"snapshot_save_failures", stats.snapshot_save_failures},
                            {"lines_lost", w.lost},
                            {"lines_rolled_back", w.rolled_back},
@@ -568,6 +607,7 @@ void Monitor::on_epoch_end(std::int64_t epoch, const std::map<std::string, doubl
   RecordFn record;
   {
     std::lock_guard<std::mutex> lock(s.mutex);
+    if (s.early.options().strict) s.check_strict_monitor(metrics);  // throws: a misconfigured loop
     s.metrics[epoch] = metrics;
     while (s.metrics.size() > kBoundedHistory) s.metrics.erase(s.metrics.begin());
     if (global_step >= 0) s.step_of[epoch] = global_step;
@@ -585,14 +625,18 @@ void Monitor::on_epoch_end(std::int64_t epoch, const std::map<std::string, doubl
   try {
     record(epoch, std::max<std::int64_t>(global_step, 0));
   } catch (const std::exception& e) {
-    logger()->error("monitor: recording epoch {} failed: {}", epoch, e.what());
-    std::lock_guard<std::mutex> lock(s.mutex);
-    ++s.stats.capture_failures;
-    s.queue_event(epoch, global_step, "frame_failed", std::string("capture failed: ") + e.what(),
-                  nlohmann::json::object());
+    {
+      std::lock_guard<std::mutex> lock(s.mutex);
+      s.note_capture_failure(epoch, global_step, e.what());
+    }
+    if (s.cfg.capture.fail_fast) throw;
     return;
   } catch (...) {
-    logger()->error("monitor: recording epoch {} failed with a non-standard exception", epoch);
+    {
+      std::lock_guard<std::mutex> lock(s.mutex);
+      s.note_capture_failure(epoch, global_step, "a non-standard exception");
+    }
+    if (s.cfg.capture.fail_fast) throw;
     return;
   }
   const std::uint64_t after = s.store->view().version;

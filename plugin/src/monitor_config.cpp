@@ -82,6 +82,7 @@ void apply_capture(CaptureSettings& c, const nlohmann::json& j, const std::strin
   Section(j, "capture", src)
       .field("every_n_epochs", c.every_n_epochs, read_int32)
       .field("probes_per_class", c.probes_per_class, read_int32)
+      .field("fail_fast", c.fail_fast, read_bool)
       .field("probe_seed", c.probe_seed, read_uint)
       .apply();
 }
@@ -257,7 +258,8 @@ nlohmann::json monitor_config_to_json(const MonitorConfig& cfg) {
   j["run"] = {{"root", cfg.run.root}, {"name", cfg.run.name}, {"path", cfg.run.path}};
   j["capture"] = {{"every_n_epochs", cfg.capture.every_n_epochs},
                   {"probes_per_class", cfg.capture.probes_per_class},
-                  {"probe_seed", cfg.capture.probe_seed}};
+                  {"probe_seed", cfg.capture.probe_seed},
+                  {"fail_fast", cfg.capture.fail_fast}};
   j["retention"] = {{"policy", to_string(cfg.retention.kind)},
                     {"max_epochs", cfg.retention.max_epochs},
                     {"thin_dense", cfg.retention.thin_dense},

@@ -101,8 +101,12 @@ struct FrameDiagnostics {
   nlohmann::json to_json() const;
   // Finite scalars of the newest epoch by name, for the phase detector and early stopping;
   // an unavailable quantity is absent, never NaN.
-  std::map<std::string, double> quantities() const;
+  std::map<std::string, double> quantities() const;  // keys: frame_quantity_names()
 };
+
+// Every name quantities() can hold: what early stopping and the phase detector may monitor
+// besides the training loop's own metrics.
+const std::vector<std::string>& frame_quantity_names();
 
 // grid_coords: shape.nodes() rows (node = (epoch_pos * steps + step) * units + unit), one column
 // per embedding dimension, all-NaN rows for absent nodes. epochs: one label per window epoch,

@@ -33,6 +33,10 @@ struct EarlyStoppingOptions {
   int patience = 3;         // checks without improvement before stopping
   int start_from_epoch = 0; // checks of earlier epochs are ignored
   bool check_finite = true;
+  // Lightning's `strict`: a monitored quantity that is neither among an epoch's metrics nor a
+  // frame quantity (frame_quantity_names()) is an error at that epoch's end (Monitor), so a
+  // misspelt name cannot silently never fire. false: such epochs are not checked.
+  bool strict = true;
   // NaN = not set (JSON null or absent).
   double baseline = std::numeric_limits<double>::quiet_NaN();
   double stopping_threshold = std::numeric_limits<double>::quiet_NaN();

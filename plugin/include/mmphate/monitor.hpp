@@ -66,7 +66,10 @@ class Monitor {
   void set_recorder(RecordFn record, std::vector<std::int64_t> probe_labels);
 
   // Training loop, once per epoch. Records a snapshot when capture.every_n_epochs says so (or
-  // `last_epoch`), keeps the metrics for the frames and wakes the updater. Never throws.
+  // `last_epoch`), keeps the metrics for the frames and wakes the updater. Never throws because
+  // of the monitor; it throws mmphate::Error only for a mistake in the loop or config, as
+  // Lightning does: early stopping (strict) on a quantity that is neither among the metrics
+  // nor a frame quantity, and a failed capture when capture.fail_fast is set.
   void on_epoch_end(std::int64_t epoch, const std::map<std::string, double>& metrics = {},
                     std::int64_t global_step = -1, bool last_epoch = false);
 

@@ -27,6 +27,9 @@ struct CaptureSettings {
   int every_n_epochs = 1;      // record a snapshot every N epochs (the last epoch always)
   int probes_per_class = 8;    // probe set: this many inputs of every class (torch layer)
   std::uint64_t probe_seed = 0;
+  // false: a failed capture is logged (once in full, then counted) and training goes on.
+  // true: on_epoch_end rethrows the first capture failure, for loops that prefer to fail fast.
+  bool fail_fast = false;
 };
 
 struct UpdaterSettings {
