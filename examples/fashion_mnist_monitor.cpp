@@ -233,8 +233,11 @@ int run(const Args& a) {
                                            cfg.capture.probe_seed);
     attach(*monitor, model.ptr(), model->slot(), std::move(probes),
            [model](const torch::Tensor& p) mutable { model->forward(p); });
-    std::cout << "mmphate: frames go to " << monitor->run_dir() << "/frames.jsonl (" << a.cell << "-" << a.hidden
-              << ", " << a.epochs << " epochs)" << std::endl;
+    // frames.file = false: no run folder; the frames go to stdout / callbacks only.
+    const std::string where = !cfg.frames.file ? std::string("stdout and callbacks only (frames.file is false)")
+                                               : monitor->run_dir() + "/frames.jsonl";
+    std::cout << "mmphate: frames go to " << where << " (" << a.cell << "-" << a.hidden << ", " << a.epochs
+              << " epochs)" << std::endl;
   }
 
   const auto t_start = Clock::now();
