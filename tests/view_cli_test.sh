@@ -37,6 +37,22 @@ if "$bin" export --tensorboard "$data/sample_run" "$tmp/tb" --quiet >/dev/null &
    grep -q 'tensor_path: "frame_000009/tensors.tsv"' "$tmp/tb/projector_config.pbtxt"; then ok
 else bad "export --tensorboard"; fi
 
+# OUT_DIR's missing parents are created, like mkdir -p (both used to fail on a fresh nested
+# path); a parent that is a file is an error naming it.
+if "$bin" render "$data/sample_run" "$tmp/new/a/b//r/" --quiet >/dev/null && [ -s "$tmp/new/a/b/r/frame_000009_epoch.png" ] &&
+   "$bin" export --tensorboard "$data/sample_run" "$tmp/new/c/d/tb" --frames last --quiet >/dev/null &&
+   [ -s "$tmp/new/c/d/tb/projector_config.pbtxt" ] && [ -s "$tmp/new/c/d/tb/frame_000009/tensors.tsv" ]; then ok
+else bad "render / export create missing parents of OUT_DIR"; fi
+: >"$tmp/plainfile"
+expect_parent() {  # expect_parent NAME ARGS...: exit 1, one error line naming the file in the way
+  local name="$1"; shift
+  "$bin" "$@" --quiet >/dev/null 2>"$tmp/err"; local rc=$?
+  if [ "$rc" -eq 1 ] && grep -q "^mmphate: error: cannot create directory '$tmp/plainfile': exists and is not a directory" "$tmp/err" &&
+     [ "$(wc -l <"$tmp/err")" -eq 1 ]; then ok; else bad "$name: rc=$rc"; cat "$tmp/err"; fi
+}
+expect_parent render-parent-is-file render "$data/sample_run" "$tmp/plainfile/sub/r"
+expect_parent export-parent-is-file export --tensorboard "$data/sample_run" "$tmp/plainfile/sub/tb"
+
 # A sidecar that is a symbolic link out of the run (or a linked frames/ folder) is never read:
 # that frame is skipped with a warning, the others are rendered / exported.
 mkdir -p "$tmp/outside"; cp -r "$data/sample_run" "$tmp/linked"

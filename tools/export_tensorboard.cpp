@@ -3,8 +3,6 @@
 //   OUT_DIR/frame_<N>/metadata.tsv   header + epoch, time step, unit, layer, direction, class
 //   OUT_DIR/projector_config.pbtxt   one `embeddings` entry per exported frame
 // Open with: tensorboard --logdir OUT_DIR (Projector tab).
-#include <sys/stat.h>
-
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -22,7 +20,8 @@ namespace {
 
 const char* kHelp =
     "usage: mmphate export --tensorboard RUN_DIR OUT_DIR [--frames SPEC]\n\n"
-    "Writes the TensorBoard embedding projector's files for the chosen embedding frames:\n"
+    "Writes the TensorBoard embedding projector's files for the chosen embedding frames into\n"
+    "OUT_DIR (created with its missing parents):\n"
     "OUT_DIR/frame_<N>/tensors.tsv, metadata.tsv (epoch, time step, unit, layer, direction,\n"
     "most active class) and OUT_DIR/projector_config.pbtxt. Absent nodes are left out.\n"
     "  --frames SPEC   all (default), first, last, frame numbers '3,5' or epochs 'e:2,4'\n"
@@ -71,7 +70,7 @@ int cmd_export(int argc, char** argv) {
   if (!a.has("quiet")) logger()->set_level(spdlog::level::info);
   RunData run = read_run(a.positional[0]);
   const std::string out = a.positional[1];
-  if (::mkdir(out.c_str(), 0755) != 0 && errno != EEXIST) throw Error("cannot create directory '" + out + "'");
+  make_dirs(out);
   const std::vector<int> groups = unit_groups(run.layout);
   std::ostringstream config;
   // As in render: a frame with an unreadable sidecar is skipped with a warning; the command
@@ -85,7 +84,7 @@ int cmd_export(int argc, char** argv) {
     char name[32];
     std::snprintf(name, sizeof name, "frame_%06lld", static_cast<long long>(f.frame));
     const std::string dir = out + "/" + name;
-    if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) throw Error("cannot create directory '" + dir + "'");
+    make_dirs(dir);
     std::ostringstream tensors, meta;
     tensors.precision(7);
     meta << "epoch\ttime_step\tunit\tlayer\tdirection\tunit_in_direction\tclass\tlabel\n";
