@@ -1,14 +1,25 @@
-// TensorBoard event files (tools/tfevents.hpp): read back by an independent reader written
-// here (its own bitwise CRC-32C, TFRecord framing and protobuf decoding); the writer's pieces
-// are checked against known bytes.
+// TensorBoard scalars of `mmphate export --tensorboard` (docs/VIEWER.md): the event file is
+// read back by an independent reader written here (its own bitwise CRC-32C, TFRecord framing
+// and protobuf decoding) and compared with frames.jsonl; the writer's pieces are checked
+// against known bytes.
+#include <dirent.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
 #include <stdexcept>
+
+#include <nlohmann/json.hpp>
 
 #include "crc32c.hpp"
 #include "tfevents.hpp"
+
+using nlohmann::json;
 
 namespace {
 
@@ -144,6 +155,85 @@ Event decode_event(const std::string& data) {
   return e;
 }
 
+// ---- helpers -----------------------------------------------------------------------------
+
+const std::string kData = std::string(MMPHATE_SOURCE_DIR) + "/tests/data/";
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error("cannot read " + path);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string fresh_dir(const std::string& name) {
+  const std::string d = testing::TempDir() + "/mmphate_tfevents_" + name;
+  const std::string cmd = "rm -rf '" + d + "'";
+  EXPECT_EQ(std::system(cmd.c_str()), 0);
+  return d;
+}
+
+// Runs the CLI; returns the path of the one event file it wrote into out.
+std::string export_run(const std::string& run, const std::string& out) {
+  const std::string cmd = std::string("'") + MMPHATE_CLI + "' export --tensorboard '" + run + "' '" + out +
+                          "' --frames last --quiet >/dev/null";
+  EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  std::vector<std::string> found;
+  if (DIR* d = ::opendir(out.c_str())) {
+    while (const dirent* e = ::readdir(d)) {
+      const std::string n = e->d_name;
+      if (n.rfind("events.out.tfevents.", 0) == 0 && n.size() > 8 && n.substr(n.size() - 8) == ".mmphate") found.push_back(n);
+    }
+    ::closedir(d);
+  }
+  EXPECT_EQ(found.size(), 1u);
+  return found.empty() ? "" : out + "/" + found[0];
+}
+
+std::vector<json> frame_lines(const std::string& path) {
+  std::vector<json> out;
+  std::istringstream in(slurp(path));
+  for (std::string line; std::getline(in, line);) out.push_back(json::parse(line));
+  return out;
+}
+
+struct Point {
+  float value;
+  double wall_time;
+};
+using Points = std::map<std::pair<std::string, std::int64_t>, Point>;
+
+// Reads the file, checks the framing and the order, returns every (tag, step).
+Points read_points(const std::string& path, std::map<std::string, int>* described = nullptr) {
+  const std::vector<std::string> records = read_records(slurp(path));
+  EXPECT_GE(records.size(), 2u);
+  Points pts;
+  if (records.empty()) return pts;
+  const Event first = decode_event(records[0]);
+  EXPECT_EQ(first.file_version, "brain.Event:2");
+  EXPECT_FALSE(first.has_summary);
+  std::int64_t last_step = -1;
+  for (std::size_t i = 1; i < records.size(); ++i) {
+    const Event e = decode_event(records[i]);
+    EXPECT_TRUE(e.has_summary);
+    EXPECT_TRUE(e.file_version.empty());
+    EXPECT_GE(e.step, last_step) << "steps must not go backwards (TensorBoard drops data after that)";
+    last_step = e.step;
+    for (const Value& v : e.values) {
+      EXPECT_TRUE(pts.emplace(std::make_pair(v.tag, e.step), Point{v.value, e.wall_time}).second)
+          << "duplicate " << v.tag << " at step " << e.step;
+      if (v.has_metadata && described) ++(*described)[v.tag];
+      if (v.has_metadata) EXPECT_NE(v.description.find("Step = epoch"), std::string::npos) << v.tag;
+    }
+  }
+  return pts;
+}
+
+int phase_code(const std::string& l) {
+  return l == "unknown" ? 0 : l == "information_processing" ? 1 : l == "compression" ? 2 : l == "stable" ? 3 : -1;
+}
+
 }  // namespace
 
 TEST(TfEventsCrc, KnownCrc32cVectors) {
@@ -206,4 +296,100 @@ TEST(TfEventsReader, FailsOnAWrongCrc) {
   bad_length_crc[9] ^= 0x40;
   EXPECT_THROW(read_records(bad_length_crc), std::runtime_error);
   EXPECT_THROW(read_records(file.substr(0, file.size() - 1)), std::runtime_error);
+}
+
+TEST(ExportTensorboard, ScalarsOfTheSampleRunMatchItsFrames) {
+  const std::string out = fresh_dir("sample") + "/not/yet/there";  // parents created too
+  const std::string path = export_run(kData + "sample_run", out);
+  ASSERT_FALSE(path.empty());
+  EXPECT_NE(path.find("events.out.tfevents.1700000000."), std::string::npos) << "named after the run's start";
+  std::map<std::string, int> described;
+  const Points got = read_points(path, &described);
+
+  // What frames.jsonl says, read here on its own.
+  Points want;
+  for (const json& f : frame_lines(kData + "sample_run/frames.jsonl")) {
+    if (f["type"] != "embedding") continue;
+    const std::int64_t e = f["epoch"];
+    const double w = f["wall_time"];
+    for (const auto& [k, v] : f["metrics"].items())
+      if (v.is_number()) want[{"metrics/" + k, e}] = {v.get<float>(), w};
+    for (const auto& [k, v] : f["diagnostics"]["quantities"].items()) want[{"diagnostics/" + k, e}] = {v.get<float>(), w};
+    want[{"progress/global_step", e}] = {f["global_step"].get<float>(), w};
+    want[{"phase/code", e}] = {static_cast<float>(phase_code(f["diagnostics"]["phase"]["label"])), w};
+  }
+  ASSERT_EQ(got.size(), want.size());
+  for (const auto& [key, p] : want) {
+    const auto it = got.find(key);
+    ASSERT_NE(it, got.end()) << key.first << " at step " << key.second;
+    EXPECT_EQ(it->second.value, p.value) << key.first << " at step " << key.second;
+    EXPECT_EQ(it->second.wall_time, p.wall_time) << key.first << " at step " << key.second;
+  }
+  // Spot checks against the file's text, and the null val_acc of epoch 1 left out.
+  EXPECT_EQ(got.at({"metrics/train_loss", 0}).value, 2.4f);
+  EXPECT_EQ(got.at({"diagnostics/intra_step_entropy", 2}).value, 2.5049f);
+  EXPECT_EQ(got.at({"phase/code", 0}).value, 1.0f);
+  EXPECT_EQ(got.at({"phase/code", 7}).value, 2.0f);
+  EXPECT_EQ(got.at({"progress/global_step", 7}).value, 800.0f);
+  EXPECT_EQ(got.count({"metrics/val_acc", 1}), 0u);
+  // Each tag's description once, on its first value.
+  std::set<std::string> tags;
+  for (const auto& [key, p] : got) tags.insert(key.first);
+  for (const auto& t : tags) EXPECT_EQ(described[t], 1) << t;
+
+  // Exporting again replaces the file (same name), it does not add a second copy.
+  EXPECT_EQ(export_run(kData + "sample_run", out), path);
+}
+
+// A run whose updater fell behind: epoch 3 got no frame of its own, the next frame carries its
+// metrics (coalesced_metrics) and its diagnostics (per_epoch); the last frame labels the phases
+// of its whole window.
+TEST(ExportTensorboard, CoalescedEpochsAndSettledPhasesHaveTheirPoints) {
+  const std::string dir = fresh_dir("coalesced");
+  const std::string run = dir + "/run";
+  ASSERT_EQ(std::system(("mkdir -p '" + dir + "' && cp -r '" + kData + "sample_run' '" + run + "'").c_str()), 0);
+  std::vector<json> lines = frame_lines(run + "/frames.jsonl");
+  json removed;
+  std::ofstream os(run + "/frames.jsonl", std::ios::binary | std::ios::trunc);
+  for (json& f : lines) {
+    if (f["type"] == "embedding" && f["epoch"] == 3) { removed = f; continue; }
+    if (f["type"] == "embedding" && f["epoch"] == 4) {
+      f["coalesced_epochs"] = {3};
+      f["coalesced_metrics"] = {{"3", removed["metrics"]}};
+      f["diagnostics"]["phase"]["per_epoch"] = {"information_processing", "information_processing", "compression",
+                                                "compression"};  // window 1..4
+    }
+    if (f["type"] == "embedding" && f["epoch"] == 7)  // window 4..7
+      f["diagnostics"]["phase"]["per_epoch"] = {"stable", "stable", "compression", "unknown"};
+    os << f.dump() << "\n";
+  }
+  os.close();
+  ASSERT_FALSE(removed.is_null());
+  const json& carrier = lines[6];  // the epoch-4 frame
+  ASSERT_EQ(carrier["epoch"], 4);
+
+  const std::string path = export_run(run, dir + "/tb");
+  ASSERT_FALSE(path.empty());
+  const Points got = read_points(path);
+  const double carrier_wall = carrier["wall_time"];
+  for (const auto& [k, v] : removed["metrics"].items()) {
+    const auto it = got.find({"metrics/" + k, 3});
+    ASSERT_NE(it, got.end()) << k;
+    EXPECT_EQ(it->second.value, v.get<float>()) << k;
+    EXPECT_EQ(it->second.wall_time, carrier_wall) << k;
+  }
+  // Window [1, 2, 3, 4]: epoch 3 is position 2 of the carrier's per_epoch curves.
+  for (const auto& [k, arr] : carrier["diagnostics"]["per_epoch"].items())
+    EXPECT_EQ(got.at({"diagnostics/" + k, 3}).value, arr[2].get<float>()) << k;
+  EXPECT_EQ(got.count({"progress/global_step", 3}), 0u) << "a coalesced epoch has no global step of its own";
+  // The last frame's labels of epochs 4..7 win over the labels those epochs had when newest.
+  EXPECT_EQ(got.at({"phase/code", 4}).value, 3.0f);
+  EXPECT_EQ(got.at({"phase/code", 5}).value, 3.0f);
+  EXPECT_EQ(got.at({"phase/code", 6}).value, 2.0f);
+  EXPECT_EQ(got.at({"phase/code", 7}).value, 0.0f);
+  EXPECT_EQ(got.at({"phase/code", 3}).value, 2.0f) << "epoch 3's label from the carrier's per_epoch labels";
+  EXPECT_EQ(got.at({"phase/code", 1}).value, 1.0f);
+  // Every point of an epoch carries the wall time of the frame that reported the epoch.
+  for (const auto& [key, p] : got)
+    if (key.second == 4) EXPECT_EQ(p.wall_time, carrier_wall) << key.first;
 }
