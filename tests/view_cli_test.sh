@@ -37,6 +37,47 @@ if "$bin" export --tensorboard "$data/sample_run" "$tmp/tb" --quiet >/dev/null &
    grep -q 'tensor_path: "frame_000009/tensors.tsv"' "$tmp/tb/projector_config.pbtxt"; then ok
 else bad "export --tensorboard"; fi
 
+# export --tensorboard also writes the run's curves as one TensorBoard event file next to the
+# projector files (its bytes are checked by test_tfevents). Where python3 has TensorBoard, its
+# own loader reads them back (optional: TensorBoard is not a Debian package nor in setup.sh).
+ev=("$tmp/tb"/events.out.tfevents.*.mmphate)
+if [ "${#ev[@]}" -eq 1 ] && [ -s "${ev[0]}" ]; then ok; else bad "export writes one event file"; fi
+if "$py" -c 'import tensorboard' 2>/dev/null; then
+  if "$py" - "$tmp/tb" <<'PY'
+import sys
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+acc = EventAccumulator(sys.argv[1], size_guidance={"scalars": 0})
+acc.Reload()
+tags = set(acc.Tags()["scalars"])
+need = {"metrics/train_loss", "metrics/val_acc", "diagnostics/intra_step_entropy", "phase/code", "progress/global_step"}
+loss = acc.Scalars("metrics/train_loss")
+ok = need <= tags and [s.step for s in loss] == list(range(8)) and abs(loss[0].value - 2.4) < 1e-6 and \
+     loss[0].wall_time == 1700000003.0 and [s.step for s in acc.Scalars("metrics/val_acc")] == [0, 2, 3, 4, 5, 6, 7]
+if not ok:
+    print("TensorBoard tags:", sorted(tags))
+sys.exit(0 if ok else 1)
+PY
+  then ok; else bad "TensorBoard's EventAccumulator reads the exported scalars"; fi
+else
+  echo "note: python3 has no tensorboard package; TensorBoard's own reading of the event file is not checked"
+fi
+
+# OUT_DIR's missing parents are created, like mkdir -p (both used to fail on a fresh nested
+# path); a parent that is a file is an error naming it.
+if "$bin" render "$data/sample_run" "$tmp/new/a/b//r/" --quiet >/dev/null && [ -s "$tmp/new/a/b/r/frame_000009_epoch.png" ] &&
+   "$bin" export --tensorboard "$data/sample_run" "$tmp/new/c/d/tb" --frames last --quiet >/dev/null &&
+   [ -s "$tmp/new/c/d/tb/projector_config.pbtxt" ] && [ -s "$tmp/new/c/d/tb/frame_000009/tensors.tsv" ]; then ok
+else bad "render / export create missing parents of OUT_DIR"; fi
+: >"$tmp/plainfile"
+expect_parent() {  # expect_parent NAME ARGS...: exit 1, one error line naming the file in the way
+  local name="$1"; shift
+  "$bin" "$@" --quiet >/dev/null 2>"$tmp/err"; local rc=$?
+  if [ "$rc" -eq 1 ] && grep -q "^mmphate: error: cannot create directory '$tmp/plainfile': exists and is not a directory" "$tmp/err" &&
+     [ "$(wc -l <"$tmp/err")" -eq 1 ]; then ok; else bad "$name: rc=$rc"; cat "$tmp/err"; fi
+}
+expect_parent render-parent-is-file render "$data/sample_run" "$tmp/plainfile/sub/r"
+expect_parent export-parent-is-file export --tensorboard "$data/sample_run" "$tmp/plainfile/sub/tb"
+
 # A sidecar that is a symbolic link out of the run (or a linked frames/ folder) is never read:
 # that frame is skipped with a warning, the others are rendered / exported.
 mkdir -p "$tmp/outside"; cp -r "$data/sample_run" "$tmp/linked"

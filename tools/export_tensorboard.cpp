@@ -1,9 +1,10 @@
-// mmphate export --tensorboard RUN_DIR OUT_DIR: TensorBoard embedding-projector files.
+// mmphate export --tensorboard RUN_DIR OUT_DIR: TensorBoard files of a run.
 //   OUT_DIR/frame_<N>/tensors.tsv    one present node per row, its coordinates
 //   OUT_DIR/frame_<N>/metadata.tsv   header + epoch, time step, unit, layer, direction, class
 //   OUT_DIR/projector_config.pbtxt   one `embeddings` entry per exported frame
-// Open with: tensorboard --logdir OUT_DIR (Projector tab).
-#include <sys/stat.h>
+//   OUT_DIR/events.out.tfevents.*    metric / diagnostics / phase curves (run_scalars.hpp)
+// Open with: tensorboard --logdir OUT_DIR (Scalars and Projector tabs).
+#include <unistd.h>
 
 #include <cstdio>
 #include <fstream>
@@ -15,6 +16,8 @@
 #include "mmphate/error.hpp"
 #include "mmphate/frame_reader.hpp"
 #include "mmphate/log.hpp"
+#include "run_scalars.hpp"
+#include "tfevents.hpp"
 #include "view_commands.hpp"
 
 namespace mmphate::view {
@@ -22,11 +25,26 @@ namespace {
 
 const char* kHelp =
     "usage: mmphate export --tensorboard RUN_DIR OUT_DIR [--frames SPEC]\n\n"
-    "Writes the TensorBoard embedding projector's files for the chosen embedding frames:\n"
-    "OUT_DIR/frame_<N>/tensors.tsv, metadata.tsv (epoch, time step, unit, layer, direction,\n"
-    "most active class) and OUT_DIR/projector_config.pbtxt. Absent nodes are left out.\n"
-    "  --frames SPEC   all (default), first, last, frame numbers '3,5' or epochs 'e:2,4'\n"
-    "View with: tensorboard --logdir OUT_DIR (Projector tab).\n";
+    "Writes TensorBoard files of a monitored run into OUT_DIR (created with its parents):\n"
+    "  Scalars: OUT_DIR/events.out.tfevents.<start>.<host>.mmphate, one point per quantity per\n"
+    "    epoch of every embedding frame (step = epoch, wall time = when the frame was written):\n"
+    "    metrics/<name> (on_epoch_end metrics, coalesced epochs included), diagnostics/<name>\n"
+    "    (e.g. diagnostics/intra_step_entropy), phase/code (0 unknown, 1 information_processing,\n"
+    "    2 compression, 3 stable) and progress/global_step. Null (NaN/Inf) values are left out.\n"
+    "  Projector, for the chosen embedding frames: OUT_DIR/frame_<N>/tensors.tsv, metadata.tsv\n"
+    "    (epoch, time step, unit, layer, direction, most active class) and\n"
+    "    OUT_DIR/projector_config.pbtxt. Absent nodes are left out.\n"
+    "  --frames SPEC   projector frames: all (default), first, last, frame numbers '3,5' or\n"
+    "                  epochs 'e:2,4' (the scalars always cover the whole run)\n"
+    "  --quiet         no progress on stderr\n"
+    "View with: tensorboard --logdir OUT_DIR (Scalars and Projector tabs; docs/VIEWER.md).\n";
+
+// This machine's name for the event file's name, as TensorFlow's writers do.
+std::string host_name() {
+  char buf[256] = {};
+  if (::gethostname(buf, sizeof buf - 1) != 0) return "localhost";
+  return buf;
+}
 
 // Metadata cells come from untrusted node_index.json (layer names). A tab or line break would
 // shift columns or rows; other control characters are invisible: all are written as visible
@@ -71,7 +89,7 @@ int cmd_export(int argc, char** argv) {
   if (!a.has("quiet")) logger()->set_level(spdlog::level::info);
   RunData run = read_run(a.positional[0]);
   const std::string out = a.positional[1];
-  if (::mkdir(out.c_str(), 0755) != 0 && errno != EEXIST) throw Error("cannot create directory '" + out + "'");
+  make_dirs(out);
   const std::vector<int> groups = unit_groups(run.layout);
   std::ostringstream config;
   // As in render: a frame with an unreadable sidecar is skipped with a warning; the command
@@ -85,7 +103,7 @@ int cmd_export(int argc, char** argv) {
     char name[32];
     std::snprintf(name, sizeof name, "frame_%06lld", static_cast<long long>(f.frame));
     const std::string dir = out + "/" + name;
-    if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) throw Error("cannot create directory '" + dir + "'");
+    make_dirs(dir);
     std::ostringstream tensors, meta;
     tensors.precision(7);
     meta << "epoch\ttime_step\tunit\tlayer\tdirection\tunit_in_direction\tclass\tlabel\n";
@@ -120,6 +138,14 @@ int cmd_export(int argc, char** argv) {
     logger()->warn("{} frame(s) skipped (unreadable coordinates, see above); {} exported", loader.skipped(), exported);
   write_atomic(out + "/projector_config.pbtxt", config.str());
   std::cout << out << "/projector_config.pbtxt\n";
+  // Scalars of every embedding frame, whatever --frames chose: curves are wanted whole. The
+  // name depends on the run and the host only, so exporting again replaces the file instead
+  // of adding a second copy of every curve.
+  const RunScalars scalars = run_scalars(run, read_coalesced(run));
+  const std::string events = out + "/" + tb::event_file_name(scalars.start_wall_time, host_name());
+  write_atomic(events, tb::event_file(scalars.points, scalars.start_wall_time, scalars.descriptions));
+  logger()->info("scalars: {} tags, step = epoch", scalars.descriptions.size());
+  std::cout << events << "\n";
   return 0;
 }
 

@@ -1,7 +1,6 @@
 // mmphate render RUN_DIR OUT_DIR: static figures of a run, coloured like the viewer.
 //   frame_<N>_<colour>.png|svg per chosen frame, contact_sheet_<colour>.png|svg across epochs,
 //   sequence/frame_<k>.png (+ animation.gif or .png when a Debian tool can assemble them).
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -35,10 +34,6 @@ const char* kHelp =
     "  --sequence         also write sequence/frame_<k>.png for every embedding frame, and\n"
     "                     sequence/animation.gif when ImageMagick's convert is installed\n"
     "  --quiet            no progress on stderr\n";
-
-void make_dir(const std::string& d) {
-  if (::mkdir(d.c_str(), 0755) != 0 && errno != EEXIST) throw Error("cannot create directory '" + d + "'");
-}
 
 void write_text(const std::string& path, const std::string& text) { write_file_atomic(path, text); }
 
@@ -157,7 +152,7 @@ bool sequence(RunData& run, FrameLoader& loader, const std::vector<std::size_t>&
   for (std::size_t id : ids) {
     const Frame* f = loader.get(id);
     if (!f) continue;
-    if (files.empty()) make_dir(dir);
+    if (files.empty()) make_dirs(dir);
     char name[32];
     std::snprintf(name, sizeof name, "frame_%04zu.png", files.size());
     files.push_back(dir + "/" + name);
@@ -196,7 +191,7 @@ int cmd_render(int argc, char** argv) {
 
   RunData run = read_run(a.positional[0]);
   const std::string out = a.positional[1];
-  make_dir(out);
+  make_dirs(out);
   const std::vector<std::size_t> chosen = select_frames(run, a.get("frames", "last"));
   // A frame with an unreadable sidecar is skipped (one warning each), the others rendered;
   // the command fails only when nothing could be drawn (docs/VIEWER.md "render").

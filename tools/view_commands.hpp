@@ -41,6 +41,9 @@ class FrameLoader {
   std::set<std::size_t> bad_;
 };
 
+// Creates `path` and its missing parents (mkdir -p); an Error names the level that failed.
+void make_dirs(const std::string& path);
+
 int cmd_render(int argc, char** argv);
 int cmd_export(int argc, char** argv);
 int cmd_serve(int argc, char** argv);
