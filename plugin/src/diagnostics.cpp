@@ -567,6 +567,25 @@ FrameDiagnostics compute_frame_diagnostics(const RowMatrix& Y, const TraceShape&
   return out;
 }
 
+const std::vector<std::string>& FrameDiagnostics::per_epoch_names() {
+  static const std::vector<std::string> names = {
+      "intra_step_entropy",          "inter_step_entropy",     "spectral_intra_step_entropy",
+      "spectral_inter_step_entropy", "visualization_variance", "visualization_variance_relative",
+      "unit_change"};
+  return names;
+}
+
+const std::vector<double>* FrameDiagnostics::per_epoch(const std::string& name) const {
+  if (name == "intra_step_entropy") return &intra_step_entropy;
+  if (name == "inter_step_entropy") return &inter_step_entropy;
+  if (name == "spectral_intra_step_entropy") return &spectral_intra_step_entropy;
+  if (name == "spectral_inter_step_entropy") return &spectral_inter_step_entropy;
+  if (name == "visualization_variance") return &visualization_variance;
+  if (name == "visualization_variance_relative") return &visualization_variance_relative;
+  if (name == "unit_change") return &unit_change;
+  return nullptr;
+}
+
 nlohmann::json FrameDiagnostics::to_json() const {
   const int p = digits;
   const Index last = static_cast<Index>(epochs.size()) - 1;
@@ -575,13 +594,8 @@ nlohmann::json FrameDiagnostics::to_json() const {
   j["epochs"] = epochs;
   j["present_nodes"] = present_nodes;
   j["frame_radius"] = num(frame_radius, p);
-  j["per_epoch"] = {{"intra_step_entropy", array(intra_step_entropy, p)},
-                    {"inter_step_entropy", array(inter_step_entropy, p)},
-                    {"spectral_intra_step_entropy", array(spectral_intra_step_entropy, p)},
-                    {"spectral_inter_step_entropy", array(spectral_inter_step_entropy, p)},
-                    {"visualization_variance", array(visualization_variance, p)},
-                    {"visualization_variance_relative", array(visualization_variance_relative, p)},
-                    {"unit_change", array(unit_change, p)}};
+  j["per_epoch"] = nlohmann::json::object();
+  for (const auto& name : per_epoch_names()) j["per_epoch"][name] = array(*per_epoch(name), p);
   j["visualization_variance_total"] = num(visualization_variance_total, p);
   nlohmann::json newest;
   newest["epoch"] = last >= 0 ? nlohmann::json(epochs[last]) : nlohmann::json(nullptr);

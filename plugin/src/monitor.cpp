@@ -147,6 +147,9 @@ struct Monitor::State {
   void check_strict_monitor(const std::map<std::string, double>& metrics) const;
   void note_capture_failure(std::int64_t epoch, std::int64_t step, const std::string& what);
   void compute_frame(const SnapshotStore::View& view);
+  std::optional<PhaseChange> update_phase_labels(nlohmann::json& frame, const FrameDiagnostics* d,
+                                                 const std::vector<std::int64_t>& window_epochs, std::int64_t epoch,
+                                                 const std::map<std::string, double>& quantities);
   void loop();
   void save_loop();
   // Waits until frames (and saved snapshots) cover store version min(target, newest pushed).
@@ -198,6 +201,81 @@ void Monitor::State::note_capture_failure(std::int64_t epoch, std::int64_t step,
                   "stats().capture_failures)",
                   epoch, what);
   queue_event(epoch, step, "frame_failed", "capture failed: " + what, {{"capture_failures", stats.capture_failures}});
+}
+
+// Phases: embedding-based quantities are re-estimated on every frame (coordinates are
+// normalised per frame), so the newest frame's whole per-epoch curve is labelled afresh; a
+// quantity without a curve (a training metric) goes through the streaming detector. Adds the
+// frame's `diagnostics.phase` and returns the phase change to announce, if any.
+std::optional<PhaseChange> Monitor::State::update_phase_labels(nlohmann::json& frame, const FrameDiagnostics* d,
+                                                              const std::vector<std::int64_t>& window_epochs,
+                                                              std::int64_t epoch,
+                                                              const std::map<std::string, double>& quantities) {
+  if (!phases.options().enabled) return std::nullopt;
+  std::optional<PhaseChange> change;
+  {
+    const std::string& name = phases.options().quantity;
+    std::vector<PhaseUpdate> labels;
+    // Re-estimated curves change old epochs' values from frame to frame; labels freeze once
+    // an epoch is `final_after` epochs old, so a label a person has seen never flips back.
+    // The streaming detector never revises a label: final at once.
+    int final_after = 0;
+    if (const std::vector<double>* curve = d ? d->per_epoch(name) : nullptr) {
+      // The full-precision curve (the frame's copy is rounded).
+      if (curve->size() == window_epochs.size()) labels = label_phases(window_epochs, *curve, phases.options());
+      final_after = phases.options().patience + 1;
+    } else if (auto q = quantities.find(name); q != quantities.end()) {
+      labels.push_back(phases.update(epoch, q->second));
+    }
+    if (!labels.empty()) {
+      const std::int64_t newest_epoch = labels.back().epoch;
+      std::vector<std::int64_t> newly_final;
+      for (auto& u : labels) {
+        auto f = final_labels.find(u.epoch);
+        if (f != final_labels.end()) {
+          u.phase = f->second;
+        } else if (newest_epoch - u.epoch >= final_after) {
+          final_labels[u.epoch] = u.phase;
+          newly_final.push_back(u.epoch);
+        }
+      }
+      while (final_labels.size() > kBoundedHistory) final_labels.erase(final_labels.begin());
+      const PhaseUpdate& newest = labels.back();
+      Phase final_phase = Phase::unknown;
+      std::int64_t final_epoch = -1;
+      if (!final_labels.empty()) {
+        final_phase = final_labels.rbegin()->second;
+        final_epoch = final_labels.rbegin()->first;
+      }
+      nlohmann::json per_epoch = nlohmann::json::array();
+      for (const auto& u : labels) per_epoch.push_back(to_string(u.phase));
+      frame["diagnostics"]["phase"] = {{"quantity", name},
+                                       {"label", to_string(newest.phase)},
+                                       {"trend", to_string(newest.trend)},
+                                       {"per_epoch", per_epoch},
+                                       {"final_after", final_after},
+                                       {"final_label", to_string(final_phase)},
+                                       {"final_epoch", final_epoch},
+                                       {"evidence", detail::number_or_null(newest.evidence)}};
+      // phase_change events follow the final labels only.
+      for (std::int64_t e : newly_final) {
+        const Phase p = final_labels[e];
+        if (p == Phase::unknown || p == announced_phase) continue;
+        PhaseChange c;
+        c.epoch = epoch;
+        c.onset_epoch = e;
+        c.from = announced_phase;
+        c.to = p;
+        c.evidence = newest.evidence;
+        c.slope = newest.slope;
+        change = c;
+        announced_phase = p;
+      }
+      std::lock_guard<std::mutex> lock(mutex);
+      stats.phase = to_string(final_after > 0 ? final_phase : newest.phase);
+    }
+  }
+  return change;
 }
 
 void Monitor::State::compute_frame(const SnapshotStore::View& view) {
@@ -252,86 +330,19 @@ void Monitor::State::compute_frame(const SnapshotStore::View& view) {
 
   // Diagnostics: never let them cost the frame.
   std::map<std::string, double> quantities = epoch_metrics;
+  std::optional<FrameDiagnostics> diag;
   try {
-    const FrameDiagnostics d = compute_frame_diagnostics(grid, fe.window.nodes.shape, fe.window.epochs, &fe.window.K,
-                                                         &fe.window.nodes, diag_opt, &fe.window.features);
-    frame["diagnostics"] = d.to_json();
-    for (const auto& [k, v] : d.quantities()) quantities[k] = v;
-    frame["timings_s"]["diagnostics"] = d.seconds;
+    diag = compute_frame_diagnostics(grid, fe.window.nodes.shape, fe.window.epochs, &fe.window.K, &fe.window.nodes,
+                                     diag_opt, &fe.window.features);
+    frame["diagnostics"] = diag->to_json();
+    for (const auto& [k, v] : diag->quantities()) quantities[k] = v;
+    frame["timings_s"]["diagnostics"] = diag->seconds;
   } catch (const std::exception& e) {
     logger()->error("diagnostics of epoch {} failed: {}", epoch, e.what());
     frame["diagnostics"] = {{"error", e.what()}};
   }
-  // Phases: embedding-based quantities are re-estimated on every frame (coordinates are
-  // normalised per frame), so the newest frame's whole per-epoch curve is labelled afresh;
-  // a quantity without a curve (a training metric) goes through the streaming detector.
-  std::optional<PhaseChange> change;
-  if (phases.options().enabled) {
-    const std::string& name = phases.options().quantity;
-    const nlohmann::json& curves = frame["diagnostics"].contains("per_epoch") ? frame["diagnostics"]["per_epoch"]
-                                                                               : nlohmann::json::object();
-    std::vector<PhaseUpdate> labels;
-    // Re-estimated curves change old epochs' values from frame to frame; labels freeze once
-    // an epoch is `final_after` epochs old, so a label a person has seen never flips back.
-    // The streaming detector never revises a label: final at once.
-    int final_after = 0;
-    if (curves.contains(name)) {
-      std::vector<double> values;
-      for (const auto& v : curves[name])
-        values.push_back(v.is_number() ? v.get<double>() : std::numeric_limits<double>::quiet_NaN());
-      if (values.size() == fe.window.epochs.size()) labels = label_phases(fe.window.epochs, values, phases.options());
-      final_after = phases.options().patience + 1;
-    } else if (auto q = quantities.find(name); q != quantities.end()) {
-      labels.push_back(phases.update(epoch, q->second));
-    }
-    if (!labels.empty()) {
-      const std::int64_t newest_epoch = labels.back().epoch;
-      std::vector<std::int64_t> newly_final;
-      for (auto& u : labels) {
-        auto f = final_labels.find(u.epoch);
-        if (f != final_labels.end()) {
-          u.phase = f->second;
-        } else if (newest_epoch - u.epoch >= final_after) {
-          final_labels[u.epoch] = u.phase;
-          newly_final.push_back(u.epoch);
-        }
-      }
-      while (final_labels.size() > kBoundedHistory) final_labels.erase(final_labels.begin());
-      const PhaseUpdate& newest = labels.back();
-      Phase final_phase = Phase::unknown;
-      std::int64_t final_epoch = -1;
-      if (!final_labels.empty()) {
-        final_phase = final_labels.rbegin()->second;
-        final_epoch = final_labels.rbegin()->first;
-      }
-      nlohmann::json per_epoch = nlohmann::json::array();
-      for (const auto& u : labels) per_epoch.push_back(to_string(u.phase));
-      frame["diagnostics"]["phase"] = {{"quantity", name},
-                                       {"label", to_string(newest.phase)},
-                                       {"trend", to_string(newest.trend)},
-                                       {"per_epoch", per_epoch},
-                                       {"final_after", final_after},
-                                       {"final_label", to_string(final_phase)},
-                                       {"final_epoch", final_epoch},
-                                       {"evidence", detail::number_or_null(newest.evidence)}};
-      // phase_change events follow the final labels only.
-      for (std::int64_t e : newly_final) {
-        const Phase p = final_labels[e];
-        if (p == Phase::unknown || p == announced_phase) continue;
-        PhaseChange c;
-        c.epoch = epoch;
-        c.onset_epoch = e;
-        c.from = announced_phase;
-        c.to = p;
-        c.evidence = newest.evidence;
-        c.slope = newest.slope;
-        change = c;
-        announced_phase = p;
-      }
-      std::lock_guard<std::mutex> lock(mutex);
-      stats.phase = to_string(final_after > 0 ? final_phase : newest.phase);
-    }
-  }
+  const std::optional<PhaseChange> change =
+      update_phase_labels(frame, diag ? &*diag : nullptr, fe.window.epochs, epoch, quantities);
   const double update_s = std::chrono::duration<double>(Clock::now() - t0).count();
   const double latency = std::chrono::duration<double>(Clock::now() - pushed).count();
   frame["latency_s"] = latency;

@@ -99,6 +99,9 @@ struct FrameDiagnostics {
 
   // The frame's `diagnostics` object (docs/DIAGNOSTICS.md lists the keys).
   nlohmann::json to_json() const;
+  // The per-epoch curve of that name (a key of to_json()'s "per_epoch"), nullptr for others.
+  const std::vector<double>* per_epoch(const std::string& name) const;
+  static const std::vector<std::string>& per_epoch_names();
   // Finite scalars of the newest epoch by name, for the phase detector and early stopping;
   // an unavailable quantity is absent, never NaN.
   std::map<std::string, double> quantities() const;  // keys: frame_quantity_names()
