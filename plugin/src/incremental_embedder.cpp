@@ -168,27 +168,30 @@ IncrementalEmbedder::Decision IncrementalEmbedder::decide(const SnapshotStore::V
   fe.eps_change = eps_full_ > 0 ? std::abs(w.info.interslice_eps / eps_full_ - 1.0) : 0.0;
   const bool landmarks = opt_.n_landmark > 0 && n > opt_.n_landmark;
 
-  std::string& reason = d.reason;
-  if (force_full) reason = "requested";
-  else if (!inc_.incremental) reason = "incremental updates are off";
-  else if (frames_ == 0) reason = "first frame";
-  else if (fe.change.reset) reason = "the snapshot layout changed";
-  else if (!landmarks) reason = "window of " + std::to_string(n) + " nodes is within n_landmark (exact diffusion)";
+  auto full = [&d](std::string why) {
+    d.full = true;
+    d.reason = std::move(why);
+  };
+  if (force_full) full("requested");
+  else if (!inc_.incremental) full("incremental updates are off");
+  else if (frames_ == 0) full("first frame");
+  else if (fe.change.reset) full("the snapshot layout changed");
+  else if (!landmarks) full("window of " + std::to_string(n) + " nodes is within n_landmark (exact diffusion)");
   else if (n <= inc_.full_below_nodes)
-    reason = "window of " + std::to_string(n) + " nodes is within full_below_nodes = " + std::to_string(inc_.full_below_nodes);
-  else if (landmarks_full_ == 0) reason = "first frame with landmarks";
-  else if (d.known_nodes == 0) reason = "no node of the previous frame is left";
+    full("window of " + std::to_string(n) + " nodes is within full_below_nodes = " + std::to_string(inc_.full_below_nodes));
+  else if (landmarks_full_ == 0) full("first frame with landmarks");
+  else if (d.known_nodes == 0) full("no node of the previous frame is left");
   else if (inc_.full_every > 0 && frames_since_full_ + 1 >= inc_.full_every)
-    reason = "schedule: every " + std::to_string(inc_.full_every) + " frames";
+    full("schedule: every " + std::to_string(inc_.full_every) + " frames");
   else if (fe.new_share > inc_.max_new_share)
-    reason = "drift: " + percent(fe.new_share) + " of the nodes were clustered since the last full recompute (limit " +
-             percent(inc_.max_new_share) + ")";
+    full("drift: " + percent(fe.new_share) + " of the nodes were clustered since the last full recompute (limit " +
+         percent(inc_.max_new_share) + ")");
   else if (fe.eps_change > inc_.max_eps_change)
-    reason = "drift: the interslice bandwidth moved " + percent(fe.eps_change) + " since the last full recompute (limit " +
-             percent(inc_.max_eps_change) + ")";
+    full("drift: the interslice bandwidth moved " + percent(fe.eps_change) + " since the last full recompute (limit " +
+         percent(inc_.max_eps_change) + ")");
   else if (skip_incremental_ > 0)
-    reason = "drift: an incremental landmark operator failed the slow-mode check " + std::to_string(rejections_) +
-             " time(s) in a row; full recomputes for " + std::to_string(skip_incremental_) + " more frame(s)";
+    full("drift: an incremental landmark operator failed the slow-mode check " + std::to_string(rejections_) +
+         " time(s) in a row; full recomputes for " + std::to_string(skip_incremental_) + " more frame(s)");
   return d;
 }
 
@@ -397,9 +400,9 @@ FrameEmbedding IncrementalEmbedder::update(const SnapshotStore::View& view, bool
   }
   const WindowKernel& w = fe.window;
   Decision d = decide(view, w, force_full, fe);
-  if (skip_incremental_ > 0 && !d.reason.empty()) --skip_incremental_;
+  if (skip_incremental_ > 0 && d.full) --skip_incremental_;
   std::vector<int> global_of;  // compact landmark index -> global landmark id
-  if (d.reason.empty()) {
+  if (!d.full) {
     if (embed_incremental(w, d, fe, global_of)) {
       rejections_ = 0;
     } else {
@@ -413,9 +416,10 @@ FrameEmbedding IncrementalEmbedder::update(const SnapshotStore::View& view, bool
          << " x the last full recompute's (allowed " << 1.0 / (1.0 + inc_.max_energy_change) << " - "
          << 1.0 + inc_.max_energy_change << ")";
       d.reason = os.str();
+      d.full = true;
     }
   }
-  if (!d.reason.empty()) {
+  if (d.full) {
     const double energy_ratio = fe.energy_ratio;
     embed_full(w, d, fe, global_of);
     fe.energy_ratio = energy_ratio;

@@ -102,7 +102,8 @@ class IncrementalEmbedder {
     bool since_full = false;  // entered after the last full recompute
   };
   struct Decision {
-    std::string reason;           // why a full recompute; empty: incremental
+    bool full = false;            // a full recompute; false: try the incremental update
+    std::string reason;           // why full (a person reads it in the frame's `reason`)
     std::vector<const EpochState*> state_at;  // per window position: its state, null for new epochs
     std::vector<int> prior;       // per graph row: previous global landmark id, -1 none
     Index known_nodes = 0;
