@@ -378,14 +378,7 @@ double WindowGraph::bandwidth() const {
       }
     if (!kth.empty()) unit_median[u] = median_of(std::move(kth));
   });
-  double total = 0;
-  Index counted = 0;
-  for (double v : unit_median)
-    if (v >= 0) { total += v; ++counted; }
-  if (std::count(clamped.begin(), clamped.end(), 1) > 0)
-    logger()->debug("interslice_knn = {} exceeds the slice-points of some unit", kappa);
-  const double eps = counted > 0 ? total / static_cast<double>(counted) : 1.0;
-  return eps > 0 ? eps : 1.0;
+  return mean_unit_bandwidth(unit_median, std::count(clamped.begin(), clamped.end(), 1) > 0, kappa, true);
 }
 
 namespace {

@@ -149,33 +149,44 @@ std::vector<UnitNeighbours> unit_neighbours(const RowMatrix& features, const Nod
 }
 
 double bandwidth_from(const std::vector<UnitNeighbours>& un, int kappa) {
+  std::vector<double> unit_median(un.size(), -1.0);
+  bool clamped = false;
+  for (std::size_t u = 0; u < un.size(); ++u) {
+    const Neighbors& nb = un[u].nb;
+    if (nb.n == 0) continue;
+    // Lists may hold more than kappa neighbours (scalable edges): read the kappa-th column.
+    const int col = std::min(kappa, nb.k) - 1;
+    if (nb.k < kappa) clamped = true;
+    std::vector<double> kth(static_cast<std::size_t>(nb.n));
+    for (Index i = 0; i < nb.n; ++i) kth[i] = nb.dist(i, col);
+    unit_median[u] = median_of(std::move(kth));
+  }
+  return mean_unit_bandwidth(unit_median, clamped, kappa, false);
+}
+
+}  // namespace
+
+double mean_unit_bandwidth(const std::vector<double>& unit_median, bool clamped, int kappa, bool repeated) {
+  const auto level = repeated ? spdlog::level::debug : spdlog::level::warn;
+  if (clamped)
+    logger()->log(level, "interslice_knn = {} exceeds the slice-points of some unit; using the farthest one", kappa);
   double total = 0;
   Index counted = 0;
-  bool clamped = false;
-  for (const auto& u : un) {
-    if (u.nb.n == 0) continue;
-    // Lists may hold more than kappa neighbours (scalable edges): read the kappa-th column.
-    const int col = std::min(kappa, u.nb.k) - 1;
-    if (u.nb.k < kappa) clamped = true;
-    std::vector<double> kth(static_cast<std::size_t>(u.nb.n));
-    for (Index i = 0; i < u.nb.n; ++i) kth[i] = u.nb.dist(i, col);
-    total += median_of(std::move(kth));
-    ++counted;
-  }
-  if (clamped)
-    logger()->warn("interslice_knn = {} exceeds the slice-points of some unit; using the farthest one", kappa);
+  for (double v : unit_median)
+    if (v >= 0) {
+      total += v;
+      ++counted;
+    }
   if (counted == 0) {
-    logger()->warn("no unit has two slice-points (a single slice?): no interslice edges; bandwidth set to 1");
+    logger()->log(level, "no unit has two slice-points (a single slice?): no interslice edges; bandwidth set to 1");
     return 1.0;
   }
   if (!(total > 0)) {
-    logger()->warn("interslice bandwidth is 0 (every unit identical across slices); using 1");
+    logger()->log(level, "interslice bandwidth is 0 (every unit identical across slices); using 1");
     return 1.0;
   }
   return total / static_cast<double>(counted);
 }
-
-}  // namespace
 
 double faithful_kernel_bytes(Index slices, Index units) {
   const double s = static_cast<double>(slices), u = static_cast<double>(units);

@@ -51,5 +51,10 @@ Index append_multiway_edges(const RowMatrix& features, const NodeIndex& nodes, c
                             std::vector<Triplet>& out);
 // ... and the median the interslice bandwidth averages (0 for an empty list).
 double median_of(std::vector<double> v);
+// The bandwidth rule, shared by the batch kernel and the live window (WindowGraph): the mean
+// of the per-unit medians (a negative entry: a unit without neighbours, not counted); 1 when
+// no unit counts or the mean is 0. `clamped`: some list was shorter than kappa. `repeated`:
+// called every frame, so its warnings go to debug (a repeating condition is logged once).
+double mean_unit_bandwidth(const std::vector<double>& unit_median, bool clamped, int kappa, bool repeated);
 
 }  // namespace mmphate
