@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "mmphate/error.hpp"
+#include "mmphate/frame_json.hpp"
 #include "mmphate/log.hpp"
 
 namespace mmphate {
@@ -168,7 +169,8 @@ NodeLayout parse_node_layout(const json& j, const std::string& where) {
 Frame parse_frame(const json& j) {
   if (!j.is_object()) throw Error("not a JSON object");
   Frame f;
-  if (need_int(j, "schema_version") != 1) throw Error("unsupported schema_version (this reader knows 1)");
+  if (need_int(j, "schema_version") != kFrameSchemaVersion)
+    throw Error("unsupported schema_version (this reader knows " + std::to_string(kFrameSchemaVersion) + ")");
   f.type = need_string(j, "type");
   f.run_id = need_string(j, "run_id");
   f.frame = need_int(j, "frame");
