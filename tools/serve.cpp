@@ -38,7 +38,8 @@ const char* kHelp =
     "read-only). Open the printed address in a browser; the viewer follows frames.jsonl as a\n"
     "running training appends to it.\n"
     "  --port N              TCP port (default 8765; 0 picks a free one)\n"
-    "  --viewer DIR          the viewer's files (default: the source tree's viewer/)\n"
+    "  --viewer DIR          the viewer's files (default: the installed share/mmphate/viewer,\n"
+    "                        else the source tree's viewer/)\n"
     "  --head-timeout S      seconds a client has to send its whole request head (default 5)\n"
     "  --max-connections N   open connections at most (default 512); when all are taken the\n"
     "                        client waiting longest for its request makes way for a new one\n";
@@ -183,6 +184,23 @@ std::size_t connection_cap() {
   return rl.rlim_cur > 80 ? static_cast<std::size_t>((rl.rlim_cur - 32) / 2) : 16;
 }
 
+// The default --viewer: an installed binary finds the viewer it was installed with,
+// <bin>/MMPHATE_VIEWER_INSTALL_REL (cmake/install.cmake); a build-tree binary uses the source
+// tree's viewer/.
+std::string default_viewer_dir() {
+#ifdef MMPHATE_VIEWER_INSTALL_REL
+  char exe[PATH_MAX];
+  const ssize_t n = ::readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n > 0) {
+    std::string dir(exe, static_cast<std::size_t>(n));
+    dir = dir.substr(0, dir.rfind('/') + 1) + MMPHATE_VIEWER_INSTALL_REL;
+    struct stat st {};
+    if (::stat((dir + "/index.html").c_str(), &st) == 0) return dir;
+  }
+#endif
+  return MMPHATE_VIEWER_DIR;
+}
+
 }  // namespace
 
 int cmd_serve(int argc, char** argv) {
@@ -207,7 +225,7 @@ int cmd_serve(int argc, char** argv) {
   struct stat st {};
   if (roots.run.empty() || ::stat(roots.run.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
     throw Error("run directory '" + a.positional[0] + "' not found");
-  const std::string vdir = a.get("viewer", MMPHATE_VIEWER_DIR);
+  const std::string vdir = a.get("viewer", default_viewer_dir());
   roots.viewer = canonical(vdir);
   if (roots.viewer.empty() || ::stat((roots.viewer + "/index.html").c_str(), &st) != 0)
     throw Error("viewer directory '" + vdir + "' has no index.html (pass --viewer DIR)");
