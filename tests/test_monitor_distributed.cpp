@@ -161,6 +161,13 @@ TEST(MonitorDistributed, AFailedCollectiveStopsTheRankOnceWithAClearReason) {
             "this rank stops (should_stop() is true)");
 }
 
+TEST(MonitorDistributed, AHookThrowingAnythingStillStopsTheRank) {
+  Monitor monitor(small_config(test_dir("dist_throw_int")), DistributedHook{1, 2, [](bool) -> bool { throw 42; }});
+  EXPECT_NO_THROW(monitor.on_epoch_end(0));
+  EXPECT_TRUE(monitor.should_stop());
+  EXPECT_NE(monitor.stop_reason().find("failed at epoch 0: a non-standard exception"), std::string::npos);
+}
+
 TEST(MonitorDistributed, RankZeroThatVanishesTimesOutInsteadOfHanging) {
   ThreadGroup group(std::chrono::milliseconds(300));
   Monitor rank0(small_config(test_dir("dist_vanish")), group.hook(0, 2));

@@ -54,6 +54,17 @@ Monitor::Monitor(const std::string& config_path, DistributedHook distributed)
 
 int Monitor::rank() const { return dist_ ? dist_->hook.rank : 0; }
 
+// The group no longer answers (a rank died or hangs): stop this rank rather than wait, and
+// never call the collective again (the next call would fail or wait the same way).
+void Monitor::Distributed::collective_failed(std::int64_t epoch, const std::string& what) {
+  broken = true;
+  set_reason("monitor (rank " + std::to_string(hook.rank) + " of " + std::to_string(hook.world_size) +
+             "): the stop decision's collective failed at epoch " + std::to_string(epoch) + ": " + what +
+             "; this rank stops (should_stop() is true)");
+  stop = true;
+  logger()->error("{}", reason());
+}
+
 // Rank 0 does the usual epoch end first, then every rank runs the collective, even when rank
 // 0's epoch end threw (a strict early-stopping mistake, capture.fail_fast): a rank that left
 // out its call would leave the others waiting, so rank 0 tells them to stop and rethrows.
@@ -82,14 +93,9 @@ void Monitor::distributed_epoch_end(std::int64_t epoch, const std::map<std::stri
       if (agreed && error && h.rank == 0) d.set_reason("on_epoch_end failed on rank 0; every rank stops");
       d.stop = d.stop || agreed;  // latched, as early stopping is
     } catch (const std::exception& e) {
-      // The group no longer answers (a rank died or hangs): stop this rank rather than wait,
-      // and never call the collective again (the next call would fail or wait the same way).
-      d.broken = true;
-      d.set_reason("monitor (rank " + std::to_string(h.rank) + " of " + std::to_string(h.world_size) +
-                   "): the stop decision's collective failed at epoch " + std::to_string(epoch) + ": " +
-                   first_line(e.what()) + "; this rank stops (should_stop() is true)");
-      d.stop = true;
-      logger()->error("{}", d.reason());
+      d.collective_failed(epoch, first_line(e.what()));
+    } catch (...) {  // a hand-written hook may throw anything
+      d.collective_failed(epoch, "a non-standard exception");
     }
   }
   if (error) std::rethrow_exception(error);

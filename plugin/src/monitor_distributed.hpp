@@ -2,6 +2,7 @@
 // (the few guards) and monitor_distributed.cpp (the rest).
 #pragma once
 #include <atomic>
+#include <cstdint>
 #include <mutex>
 #include <string>
 
@@ -13,6 +14,7 @@ struct Monitor::Distributed {
   DistributedHook hook;
   std::atomic<bool> stop{false};  // the agreed decision: what should_stop() returns
   bool broken = false;            // the collective failed once: no more collective calls
+  void collective_failed(std::int64_t epoch, const std::string& what);
 
   std::string reason() const {
     std::lock_guard<std::mutex> lock(mutex);
