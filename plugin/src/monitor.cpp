@@ -30,6 +30,7 @@
 #include "mmphate/log.hpp"
 #include "mmphate/parallel.hpp"
 #include "mmphate/phase_detector.hpp"
+#include "monitor_distributed.hpp"
 #include "signal_flush.hpp"
 
 namespace mmphate {
@@ -597,6 +598,7 @@ void Monitor::set_recorder(RecordFn record, std::vector<std::int64_t> probe_labe
 }
 
 bool Monitor::push(Snapshot snapshot) {
+  if (dist_ && dist_->hook.rank != 0) return false;  // only rank 0 records (docs/DISTRIBUTED.md)
   State& s = *state_;
   const std::int64_t epoch = snapshot.epoch, step = snapshot.global_step;
   try {
@@ -614,6 +616,12 @@ bool Monitor::push(Snapshot snapshot) {
 
 void Monitor::on_epoch_end(std::int64_t epoch, const std::map<std::string, double>& metrics, std::int64_t global_step,
                            bool last_epoch) {
+  if (dist_) return distributed_epoch_end(epoch, metrics, global_step, last_epoch);  // monitor_distributed.cpp
+  local_epoch_end(epoch, metrics, global_step, last_epoch);
+}
+
+void Monitor::local_epoch_end(std::int64_t epoch, const std::map<std::string, double>& metrics,
+                              std::int64_t global_step, bool last_epoch) {
   State& s = *state_;
   RecordFn record;
   {
@@ -659,12 +667,20 @@ bool Monitor::flush(std::chrono::milliseconds timeout) {
   return state_->wait_caught_up(std::numeric_limits<std::uint64_t>::max(), timeout);
 }
 
-bool Monitor::should_stop() const { return state_->should_stop.load(); }
+bool Monitor::should_stop() const { return dist_ ? dist_->stop.load() : local_should_stop(); }
+bool Monitor::local_should_stop() const { return state_->should_stop.load(); }
 std::string Monitor::stop_reason() const {
+  if (dist_) {
+    std::string r = dist_->reason();  // a distributed cause (rank 0's decision, a failed collective)
+    if (!r.empty()) return r;
+  }
   std::lock_guard<std::mutex> lock(state_->mutex);
   return state_->stop_reason;
 }
-void Monitor::add_callback(FrameCallback callback) { state_->writer->add_callback(std::move(callback)); }
+void Monitor::add_callback(FrameCallback callback) {
+  if (dist_ && dist_->hook.rank != 0) return;  // no frames on this rank
+  state_->writer->add_callback(std::move(callback));
+}
 const std::string& Monitor::run_dir() const { return state_->run_dir; }
 const std::string& Monitor::run_id() const { return state_->run_id; }
 const MonitorConfig& Monitor::config() const { return state_->cfg; }

@@ -41,6 +41,20 @@
 
 namespace mmphate {
 
+// Data-parallel training (docs/DISTRIBUTED.md). Every rank builds its Monitor with the same
+// config and this hook, and calls on_epoch_end once per epoch at the same point of its loop.
+// Rank 0 records and writes; other ranks create no run folder, record nothing and compute no
+// frames. on_epoch_end runs `agree_stop` on every rank, once per call, and should_stop()
+// returns its answer (rank 0's decision) on every rank. The torch layer fills this from a c10d
+// ProcessGroup (mmphate/torch/distributed.hpp); the core never links torch.
+struct DistributedHook {
+  int rank = 0;
+  int world_size = 1;
+  // A collective: rank 0 passes its stop decision, every rank gets rank 0's back. Throws on
+  // failure or timeout (then this rank stops and makes no more collective calls).
+  std::function<bool(bool rank0_stop)> agree_stop;
+};
+
 struct MonitorStats {
   std::int64_t snapshots = 0;      // pushed
   std::int64_t frames = 0;         // embedding frames written
@@ -61,6 +75,10 @@ class Monitor {
 
   explicit Monitor(MonitorConfig config);
   explicit Monitor(const std::string& config_path);
+  // Data-parallel training: see DistributedHook. Throws mmphate::Error for a hook whose rank is
+  // outside [0, world_size) or that lacks agree_stop with world_size > 1.
+  Monitor(MonitorConfig config, DistributedHook distributed);
+  Monitor(const std::string& config_path, DistributedHook distributed);
   ~Monitor();
 
   void set_recorder(RecordFn record, std::vector<std::int64_t> probe_labels);
@@ -74,16 +92,20 @@ class Monitor {
                     std::int64_t global_step = -1, bool last_epoch = false);
 
   // For custom capture: hands a finished snapshot to the store. Never throws; returns false
-  // (and logs why) when the snapshot was refused.
+  // (and logs why) when the snapshot was refused. Distributed, ranks other than 0 drop it
+  // (false): they record nothing.
   bool push(Snapshot snapshot);
 
   // Waits until every pushed snapshot is covered by a frame (or failed), at most `timeout`.
   bool flush(std::chrono::milliseconds timeout = std::chrono::minutes(10));
 
+  // Distributed: the answer of the last on_epoch_end's collective (rank 0's decision), the same
+  // on every rank however often it is called; no collective runs here.
   bool should_stop() const;
   std::string stop_reason() const;
+  int rank() const;   // 0 unless distributed; only rank 0 records and writes
 
-  void add_callback(FrameCallback callback);
+  void add_callback(FrameCallback callback);  // ignored on ranks other than 0 (no frames there)
   const std::string& run_dir() const;   // empty when frames.file is off
   const std::string& run_id() const;
   const MonitorConfig& config() const;
@@ -96,6 +118,15 @@ class Monitor {
  private:
   struct State;
   std::shared_ptr<State> state_;
+
+  // Data-parallel training (monitor_distributed.cpp); null when not distributed.
+  struct Distributed;
+  std::shared_ptr<Distributed> dist_;
+  void local_epoch_end(std::int64_t epoch, const std::map<std::string, double>& metrics, std::int64_t global_step,
+                       bool last_epoch);
+  void distributed_epoch_end(std::int64_t epoch, const std::map<std::string, double>& metrics,
+                             std::int64_t global_step, bool last_epoch);
+  bool local_should_stop() const;
 };
 
 }  // namespace mmphate

@@ -28,6 +28,9 @@ void attach(Monitor& monitor, std::shared_ptr<torch::nn::Module> model, std::sha
             ProbeSet probes, Recorder::ProbeForward forward) {
   if (!model || !slot) throw Error("attach: the model and the capture slot must not be null");
   if (!probes.inputs.defined() || probes.inputs.size(0) < 1) throw Error("attach: the probe set is empty");
+  // Data-parallel: only rank 0 records (docs/DISTRIBUTED.md); other ranks keep their model and
+  // process settings untouched and never run the probes.
+  if (monitor.rank() != 0) return;
   if (monitor.config().process.blas_threads == "torch") align_blas_threads();
   std::vector<std::int64_t> labels = probes.labels;
   auto recorder = std::make_shared<Recorder>(std::move(model), std::move(slot), std::move(probes), std::move(forward),

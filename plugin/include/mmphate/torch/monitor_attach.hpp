@@ -14,6 +14,7 @@ namespace mmphate::torchlayer {
 
 // The recorder is owned by the monitor's record hook; `forward` runs the model on the probes.
 // With the config's process.blas_threads = "torch" (default) it also calls align_blas_threads().
+// On a distributed monitor's ranks other than 0 it checks the arguments and does nothing else.
 void attach(Monitor& monitor, std::shared_ptr<torch::nn::Module> model, std::shared_ptr<CaptureSlot> slot,
             ProbeSet probes, Recorder::ProbeForward forward);
 
