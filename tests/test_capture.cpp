@@ -4,7 +4,11 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <filesystem>
+#include <fstream>
+
 #include "mmphate/error.hpp"
+#include "mmphate/frame_json.hpp"
 #include "mmphate/snapshot_store.hpp"
 #include "mmphate/torch/recorder.hpp"
 #include "mmphate/torch/tapped_rnn.hpp"
@@ -313,4 +317,84 @@ TEST(CaptureSlot, CaptureIsACopyNotAView) {
   slot.offer(out, true);
   out.mul_(5);  // an in-place op after the module returned
   EXPECT_TRUE(torch::allclose(slot.take(), torch::ones({2, 3, 4})));
+}
+
+// ---- per-unit layer metadata in the store ----------------------------------------------------
+
+namespace {
+
+Snapshot two_layer_snapshot(std::int64_t epoch) {
+  Snapshot s;
+  s.epoch = epoch;
+  s.steps = 2;
+  s.units = 5;
+  s.probes = 3;
+  s.values.resize(30);
+  for (std::size_t i = 0; i < s.values.size(); ++i) s.values[i] = static_cast<float>(i + epoch);
+  s.layers = {{"lstm.l0", 4, 2}, {"lstm.l1", 1, 1}};
+  s.layer = "lstm.l0+lstm.l1";
+  return s;
+}
+
+std::string fresh_dir(const std::string& name) {
+  const std::string dir = ::testing::TempDir() + "/mmphate_capture_" + name;
+  std::filesystem::remove_all(dir);
+  return dir;
+}
+
+}  // namespace
+
+TEST(SnapshotLayers, SaveAndResumeKeepTheLayersAndOlderIndexesResume) {
+  const std::string dir = fresh_dir("layers");
+  {
+    SnapshotStore store;
+    store.push(two_layer_snapshot(0));
+    store.push(two_layer_snapshot(1));
+    store.save(dir);
+  }
+  SnapshotStore back;
+  back.resume(dir);
+  ASSERT_EQ(back.view().snapshots.size(), 2u);
+  EXPECT_EQ(back.view().snapshots[1]->layers, two_layer_snapshot(1).layers);
+  EXPECT_EQ(back.view().snapshots[1]->values, two_layer_snapshot(1).values);
+  back.push(two_layer_snapshot(2));  // the resumed run goes on with the same layers
+
+  // An index written before "layers" existed: one layer, named by "layer".
+  const std::string old_dir = fresh_dir("layers_old");
+  {
+    SnapshotStore store;
+    Snapshot s = two_layer_snapshot(0);
+    s.layers.clear();
+    s.layer = "rnn";
+    store.push(s);
+    store.save(old_dir);
+  }
+  nlohmann::json index = nlohmann::json::parse(std::ifstream(old_dir + "/index.json"));
+  for (auto& e : index["snapshots"]) e.erase("layers");
+  std::ofstream(old_dir + "/index.json") << index.dump();
+  SnapshotStore old;
+  old.resume(old_dir);
+  ASSERT_EQ(old.view().snapshots.size(), 1u);
+  const Snapshot& s = *old.view().snapshots[0];
+  EXPECT_TRUE(s.layers.empty());
+  EXPECT_EQ(s.layer_spans(), (std::vector<SnapshotLayer>{{"rnn", 5, 1}}));
+  EXPECT_EQ(node_index_json(s, {})["units_meta"][4], (nlohmann::json{{"layer", "rnn"}, {"direction", 0}, {"unit", 4}}));
+}
+
+TEST(SnapshotLayers, LayersMustAddUpToTheUnits) {
+  SnapshotStore store;
+  Snapshot bad = two_layer_snapshot(0);
+  bad.layers[1].units = 2;
+  try {
+    store.push(bad);
+    FAIL() << "4 + 2 units in a snapshot of 5";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("'lstm.l0' (4 units, 2 directions), 'lstm.l1' (2 units) hold 6 units"),
+              std::string::npos)
+        << e.what();
+  }
+  bad = two_layer_snapshot(0);
+  bad.layers[0].directions = 3;
+  EXPECT_THROW(store.push(bad), Error);
+  EXPECT_NO_THROW(store.push(two_layer_snapshot(0)));
 }
