@@ -1,14 +1,18 @@
 // Capture layer on real LibTorch modules: tapped RNN/LSTM/GRU behave exactly like the module
-// they wrap (1 and 2 layers, bidirectional, both batch layouts), and the Recorder stores the
-// module's own outputs for the probe set as [steps, units, probes], restoring the model's mode.
+// they wrap (1 and 2 layers, bidirectional, both batch layouts) and share its checkpoints,
+// fused multi-layer modules record every layer, and the Recorder stores the module's own
+// outputs for the probe set as [steps, units, probes], restoring the model's mode.
 #include <gtest/gtest.h>
+#include <spdlog/sinks/ringbuffer_sink.h>
 #include <torch/torch.h>
 
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include "mmphate/error.hpp"
 #include "mmphate/frame_json.hpp"
+#include "mmphate/log.hpp"
 #include "mmphate/snapshot_store.hpp"
 #include "mmphate/torch/recorder.hpp"
 #include "mmphate/torch/tapped_rnn.hpp"
@@ -26,13 +30,14 @@ struct Case {
 
 const Case kCases[] = {{1, false, true}, {1, true, false}, {2, false, false}, {2, true, true}};
 
-// Copies every parameter of `from` (names prefixed "inner.") into the plain module `to`.
+// Copies every parameter of `from` into `to` (a tapped module's parameters have the plain
+// module's names).
 void copy_parameters(torch::nn::Module& from, torch::nn::Module& to) {
   torch::NoGradGuard g;
   auto src = from.named_parameters();
   for (auto& p : to.named_parameters()) {
-    ASSERT_TRUE(src.contains("inner." + p.key())) << p.key();
-    p.value().copy_(src["inner." + p.key()]);
+    ASSERT_TRUE(src.contains(p.key())) << p.key();
+    p.value().copy_(src[p.key()]);
   }
 }
 
@@ -214,7 +219,7 @@ TEST(CaptureSlot, StackedSingleLayerTapsCaptureEveryLayer) {
     for (int layer = 0; layer < 2; ++layer) {
       auto p = (layer == 0 ? l0 : l1)->named_parameters();
       for (const char* w : {"weight_ih", "weight_hh", "bias_ih", "bias_hh"})
-        fp[std::string(w) + "_l" + std::to_string(layer)].copy_(p[std::string("inner.") + w + "_l0"]);
+        fp[std::string(w) + "_l" + std::to_string(layer)].copy_(p[std::string(w) + "_l0"]);
     }
   }
   const torch::Tensor x = torch::randn({3, 5, 4});
@@ -317,6 +322,275 @@ TEST(CaptureSlot, CaptureIsACopyNotAView) {
   slot.offer(out, true);
   out.mul_(5);  // an in-place op after the module returned
   EXPECT_TRUE(torch::allclose(slot.take(), torch::ones({2, 3, 4})));
+}
+
+// ---- checkpoints: a tapped module keeps the wrapped module's parameter names ----------------
+
+namespace {
+
+std::vector<torch::Tensor> flat(const std::tuple<torch::Tensor, torch::Tensor>& r) {
+  return {std::get<0>(r), std::get<1>(r)};
+}
+std::vector<torch::Tensor> flat(const std::tuple<torch::Tensor, std::tuple<torch::Tensor, torch::Tensor>>& r) {
+  return {std::get<0>(r), std::get<0>(std::get<1>(r)), std::get<1>(std::get<1>(r))};
+}
+
+// A model as a user registers the layer ("lstm.<weight>"), plus a head.
+std::shared_ptr<torch::nn::Module> wrap(const std::shared_ptr<torch::nn::Module>& rnn) {
+  auto m = std::make_shared<torch::nn::Module>();
+  m->register_module("lstm", rnn);
+  m->register_module("head", torch::nn::Linear(3, 2));
+  return m;
+}
+
+std::vector<std::string> keys(const torch::nn::Module& m) {
+  std::vector<std::string> out;
+  for (const auto& p : m.named_parameters()) out.push_back(p.key());
+  return out;
+}
+
+// torch::save of one model, torch::load into the other (through memory), then the same
+// outputs bit for bit; both directions.
+template <class Plain, class Tapped, class Options>
+void check_checkpoint_round_trip(const Options& opts) {
+  const torch::Tensor x = torch::randn({3, 5, 4});
+  for (int direction = 0; direction < 2; ++direction) {
+    SCOPED_TRACE(direction == 0 ? "plain -> tapped" : "tapped -> plain");
+    Plain plain(opts);
+    Tapped tapped(opts);
+    auto pm = wrap(plain.ptr()), tm = wrap(tapped.ptr());
+    EXPECT_EQ(keys(*pm), keys(*tm));
+    std::stringstream buf;
+    if (direction == 0) {
+      torch::save(pm, buf);
+      ASSERT_NO_THROW(torch::load(tm, buf));
+    } else {
+      torch::save(tm, buf);
+      ASSERT_NO_THROW(torch::load(pm, buf));
+    }
+    const auto a = flat(plain->forward(x)), b = flat(tapped->forward(x));
+    ASSERT_EQ(a.size(), b.size());
+    for (std::size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i], b[i])) << "output " << i;
+    for (const auto& p : pm->named_parameters()) EXPECT_TRUE(torch::equal(p.value(), tm->named_parameters()[p.key()]));
+  }
+}
+
+}  // namespace
+
+TEST(TappedModules, CheckpointsLoadBothWaysWithThePlainModule) {
+  torch::manual_seed(11);
+  check_checkpoint_round_trip<torch::nn::LSTM, TappedLSTM>(
+      torch::nn::LSTMOptions(4, 3).num_layers(2).bidirectional(true).batch_first(true));
+  check_checkpoint_round_trip<torch::nn::GRU, TappedGRU>(torch::nn::GRUOptions(4, 3).num_layers(2).batch_first(true));
+  check_checkpoint_round_trip<torch::nn::RNN, TappedRNN>(
+      torch::nn::RNNOptions(4, 3).nonlinearity(torch::kReLU).batch_first(true));
+  // The names a user sees in a checkpoint or an optimizer: no "inner." level.
+  TappedLSTM tapped(torch::nn::LSTMOptions(4, 3));
+  const auto m = wrap(tapped.ptr());
+  EXPECT_TRUE(m->named_parameters().contains("lstm.weight_ih_l0"));
+  EXPECT_EQ(m->named_modules().size(), 3u);  // the model, lstm, head
+}
+
+TEST(TappedModules, ParametersAreTheTensorsTheWrappedModuleComputesWith) {
+  torch::manual_seed(12);
+  auto opts = torch::nn::LSTMOptions(4, 3).num_layers(2).dropout(0.5).batch_first(true);
+  TappedLSTM tapped(opts);
+  auto same_tensors = [&] {
+    auto mine = tapped->named_parameters(/*recurse=*/false), theirs = tapped->inner->named_parameters(false);
+    if (mine.size() != theirs.size() || tapped->inner->all_weights().size() != mine.size()) return false;
+    for (const auto& p : theirs)
+      if (!mine.contains(p.key()) || !mine[p.key()].is_same(p.value())) return false;
+    return true;
+  };
+  EXPECT_TRUE(same_tensors());
+
+  // An optimizer step on the tapped module's parameters is what the inner module computes with.
+  const torch::Tensor x = torch::randn({2, 5, 4});
+  tapped->eval();
+  const torch::Tensor before = std::get<0>(tapped->forward(x)).detach().clone();
+  torch::optim::SGD sgd(tapped->parameters(), torch::optim::SGDOptions(0.5));
+  tapped->train();
+  std::get<0>(tapped->forward(x)).sum().backward();
+  sgd.step();
+  tapped->eval();
+  EXPECT_FALSE(torch::allclose(std::get<0>(tapped->forward(x)), before));
+  torch::nn::LSTM plain(opts);
+  copy_parameters(*tapped, *plain);
+  plain->eval();
+  EXPECT_TRUE(torch::equal(std::get<0>(tapped->forward(x)), std::get<0>(plain->forward(x))));
+
+  // train()/eval() reach the inner module (its inter-layer dropout depends on it).
+  auto model = wrap(tapped.ptr());
+  model->train();
+  EXPECT_TRUE(tapped->inner->is_training());
+  model->eval();
+  EXPECT_FALSE(tapped->inner->is_training());
+
+  // to(dtype) moves the shared tensors in place.
+  model->to(torch::kDouble);
+  EXPECT_TRUE(same_tensors());
+  for (const auto& w : tapped->inner->all_weights()) EXPECT_EQ(w.scalar_type(), torch::kDouble);
+  plain->to(torch::kDouble);
+  EXPECT_TRUE(torch::equal(std::get<0>(tapped->forward(x.to(torch::kDouble))),
+                           std::get<0>(plain->forward(x.to(torch::kDouble)))));
+  model->to(torch::kFloat);
+
+  // clone(): the same values in tensors of its own, and slots of its own.
+  auto copy = std::dynamic_pointer_cast<TappedLSTMImpl>(tapped->clone());
+  ASSERT_TRUE(copy);
+  auto cp = copy->named_parameters(false);
+  for (const auto& p : tapped->named_parameters(false)) {
+    EXPECT_FALSE(cp[p.key()].is_same(p.value())) << p.key();
+    EXPECT_TRUE(torch::equal(cp[p.key()], p.value())) << p.key();
+    EXPECT_TRUE(cp[p.key()].is_same(copy->inner->named_parameters(false)[p.key()])) << p.key();
+  }
+  EXPECT_NE(copy->slot(), tapped->slot());
+  EXPECT_EQ(copy->slot()->name(), tapped->slot()->name());
+  copy->eval();
+  EXPECT_TRUE(torch::equal(std::get<0>(copy->forward(x)), std::get<0>(tapped->forward(x))));
+  {
+    torch::NoGradGuard g;
+    cp["weight_ih_l0"].add_(1.0);  // the copy's weights are its own
+  }
+  EXPECT_FALSE(torch::equal(std::get<0>(copy->forward(x)), std::get<0>(tapped->forward(x))));
+}
+
+// ---- fused multi-layer modules: every layer recorded ----------------------------------------
+
+namespace {
+
+// Layer `layer` of a fused module as a one-layer module with the same weights.
+template <class Plain, class Options>
+Plain single_layer(const torch::nn::Module& fused, Options opts, std::int64_t layer, std::int64_t input_size) {
+  opts.num_layers(1).input_size(input_size);
+  Plain one(opts);
+  torch::NoGradGuard g;
+  auto src = fused.named_parameters();
+  for (auto& p : one->named_parameters()) {
+    std::string name = p.key();
+    name.replace(name.find("_l0"), 3, "_l" + std::to_string(layer));
+    p.value().copy_(src[name]);
+  }
+  one->eval();
+  return one;
+}
+
+template <class Plain, class Tapped, class Options>
+void check_every_layer(const Options& opts, std::int64_t out_size) {
+  const std::int64_t layers = opts.num_layers(), dirs = opts.bidirectional() ? 2 : 1;
+  Tapped tapped(opts, "enc", LayerCapture::all);
+  Plain fused(opts);
+  copy_parameters(*tapped, *fused);
+  tapped->eval();
+  fused->eval();
+  ASSERT_EQ(static_cast<std::int64_t>(tapped->slots().size()), layers);
+  for (std::int64_t l = 0; l < layers; ++l) {
+    EXPECT_EQ(tapped->slot(l)->name(), "enc.l" + std::to_string(l));
+    EXPECT_EQ(tapped->slot(l), tapped->slots()[static_cast<std::size_t>(l)]);
+  }
+  const torch::Tensor x = opts.batch_first() ? torch::randn({3, 6, opts.input_size()}) : torch::randn({6, 3, opts.input_size()});
+  const auto expect = flat(fused->forward(x));
+
+  // Not recording, or recording the last layer only: the fused path, bit for bit.
+  auto plain_path = flat(tapped->forward(x));
+  for (std::size_t i = 0; i < expect.size(); ++i) EXPECT_TRUE(torch::equal(plain_path[i], expect[i]));
+  tapped->slot()->arm();
+  plain_path = flat(tapped->forward(x));
+  for (std::size_t i = 0; i < expect.size(); ++i) EXPECT_TRUE(torch::equal(plain_path[i], expect[i]));
+  tapped->slot()->disarm();
+
+  // Every layer armed: layer by layer, the same outputs and final states to float rounding.
+  for (const auto& s : tapped->slots()) s->arm();
+  const auto got = flat(tapped->forward(x));
+  ASSERT_EQ(got.size(), expect.size());
+  for (std::size_t i = 0; i < expect.size(); ++i) {
+    ASSERT_EQ(got[i].sizes(), expect[i].sizes()) << "output " << i;
+    EXPECT_TRUE(torch::allclose(got[i], expect[i], 1e-5, 1e-6)) << "output " << i;
+  }
+  // Each layer's capture equals that layer run on its own with the fused weights.
+  torch::Tensor in = x;
+  for (std::int64_t l = 0; l < layers; ++l) {
+    SCOPED_TRACE("layer " + std::to_string(l));
+    Plain one = single_layer<Plain>(*fused, opts, l, l == 0 ? opts.input_size() : out_size * dirs);
+    in = std::get<0>(one->forward(in));
+    const torch::Tensor cap = tapped->slot(l)->take();
+    EXPECT_EQ(tapped->slot(l)->directions(), dirs);
+    EXPECT_TRUE(torch::allclose(cap, opts.batch_first() ? in : in.transpose(0, 1), 1e-5, 1e-6));
+  }
+  for (const auto& s : tapped->slots()) s->disarm();
+}
+
+}  // namespace
+
+TEST(TappedModules, EveryLayerOfAFusedModuleIsRecordedWithTheFusedOutputs) {
+  torch::manual_seed(13);
+  check_every_layer<torch::nn::LSTM, TappedLSTM>(torch::nn::LSTMOptions(4, 5).num_layers(3).batch_first(true), 5);
+  check_every_layer<torch::nn::LSTM, TappedLSTM>(torch::nn::LSTMOptions(4, 5).num_layers(2).bidirectional(true), 5);
+  check_every_layer<torch::nn::LSTM, TappedLSTM>(
+      torch::nn::LSTMOptions(4, 5).num_layers(2).proj_size(3).batch_first(true), 3);
+  check_every_layer<torch::nn::GRU, TappedGRU>(
+      torch::nn::GRUOptions(4, 5).num_layers(2).bidirectional(true).batch_first(true), 5);
+  check_every_layer<torch::nn::RNN, TappedRNN>(
+      torch::nn::RNNOptions(4, 5).num_layers(3).nonlinearity(torch::kReLU).bias(false), 5);
+
+  // With initial states, too.
+  auto opts = torch::nn::LSTMOptions(4, 5).num_layers(2).batch_first(true);
+  TappedLSTM tapped(opts, LayerCapture::all);
+  torch::nn::LSTM fused(opts);
+  copy_parameters(*tapped, *fused);
+  const torch::Tensor x = torch::randn({3, 6, 4}), h0 = torch::randn({2, 3, 5}), c0 = torch::randn({2, 3, 5});
+  for (const auto& s : tapped->slots()) s->arm();
+  const auto got = flat(tapped->forward(x, std::make_tuple(h0, c0)));
+  const auto expect = flat(fused->forward(x, std::make_tuple(h0, c0)));
+  for (std::size_t i = 0; i < expect.size(); ++i) EXPECT_TRUE(torch::allclose(got[i], expect[i], 1e-5, 1e-6));
+  EXPECT_EQ(tapped->slot(0)->take().size(2), 5);
+}
+
+namespace {
+
+// Collects what the "mmphate" logger says while it lives.
+struct LogCapture {
+  LogCapture() : sink(std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(64)) { logger()->sinks().push_back(sink); }
+  ~LogCapture() { logger()->sinks().pop_back(); }
+  int count(const std::string& text) const {
+    int n = 0;
+    for (const auto& line : sink->last_formatted()) n += line.find(text) != std::string::npos ? 1 : 0;
+    return n;
+  }
+  std::shared_ptr<spdlog::sinks::ringbuffer_sink_mt> sink;
+};
+
+}  // namespace
+
+TEST(TappedModules, AFusedModuleRecordingOnlyItsLastLayerSaysSoOnce) {
+  LogCapture log;
+  TappedLSTM two(torch::nn::LSTMOptions(4, 5).num_layers(2).batch_first(true));
+  EXPECT_EQ(two->slots().size(), 1u);
+  EXPECT_EQ(two->slot()->name(), "lstm.l1");  // the recorded units say which layer they are
+  EXPECT_EQ(two->slot(1), two->slot());
+  try {
+    two->slot(0);
+    FAIL() << "an inner layer of a fused module without LayerCapture::all";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("LayerCapture::all"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(two->slot(2), Error);
+  const torch::Tensor x = torch::randn({2, 3, 4});
+  two->forward(x);
+  EXPECT_EQ(log.count("records only its last"), 0);  // not recording: nothing to say
+  two->slot()->arm();
+  two->forward(x);
+  two->forward(x);
+  two->slot()->disarm();
+  EXPECT_EQ(log.count("TappedLSTM 'lstm' fuses 2 layers and records only its last one ('lstm.l1')"), 1);
+  TappedGRU one(torch::nn::GRUOptions(4, 5).batch_first(true));
+  EXPECT_EQ(one->slot()->name(), "gru");
+  one->slot()->arm();
+  one->forward(x);
+  EXPECT_EQ(log.count("records only its last"), 1);
+  const auto found = find_recurrent_modules(*wrap(two.ptr()));
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0].layers, 2);
 }
 
 // ---- per-unit layer metadata in the store ----------------------------------------------------
