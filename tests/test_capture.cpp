@@ -1,7 +1,8 @@
 // Capture layer on real LibTorch modules: tapped RNN/LSTM/GRU behave exactly like the module
 // they wrap (1 and 2 layers, bidirectional, both batch layouts) and share its checkpoints,
-// fused multi-layer modules record every layer, and the Recorder stores the module's own
-// outputs for the probe set as [steps, units, probes], restoring the model's mode.
+// fused multi-layer modules record every layer, and the Recorder stores the modules' own
+// outputs for the probe set as [steps, units, probes] (several layers side by side),
+// restoring the model's mode.
 #include <gtest/gtest.h>
 #include <spdlog/sinks/ringbuffer_sink.h>
 #include <torch/torch.h>
@@ -591,6 +592,102 @@ TEST(TappedModules, AFusedModuleRecordingOnlyItsLastLayerSaysSoOnce) {
   const auto found = find_recurrent_modules(*wrap(two.ptr()));
   ASSERT_EQ(found.size(), 1u);
   EXPECT_EQ(found[0].layers, 2);
+}
+
+// ---- several layers, one snapshot -----------------------------------------------------------
+
+namespace {
+
+// An encoder-decoder pair of separately tapped layers of different sizes.
+struct TwoLayerImpl : torch::nn::Module {
+  TwoLayerImpl() {
+    enc = register_module("enc", TappedLSTM(torch::nn::LSTMOptions(4, 6).bidirectional(true).batch_first(true), "enc"));
+    dec = register_module("dec", TappedGRU(torch::nn::GRUOptions(12, 5).batch_first(true), "dec"));
+  }
+  torch::Tensor forward(const torch::Tensor& x) { return std::get<0>(dec->forward(std::get<0>(enc->forward(x)))); }
+  TappedLSTM enc{nullptr};
+  TappedGRU dec{nullptr};
+};
+TORCH_MODULE(TwoLayer);
+
+}  // namespace
+
+TEST(Recorder, SeveralLayersGoIntoOneSnapshotWithTheirUnitsNamed) {
+  torch::manual_seed(14);
+  TwoLayer model;
+  ProbeSet probes;
+  probes.inputs = torch::randn({7, 5, 4});
+  probes.labels = {0, 1, 2, 0, 1, 2, 0};
+  SnapshotStore store;
+  Recorder rec(model.ptr(), {model->enc->slot(), model->dec->slot()}, probes,
+               [&](const torch::Tensor& x) { model->forward(x); }, store);
+  rec.record(0);
+  rec.record(1);
+  const auto view = store.view();
+  ASSERT_EQ(view.snapshots.size(), 2u);  // one snapshot per record, both layers in it
+  const Snapshot& s = *view.snapshots.back();
+  ASSERT_EQ(s.units, 12 + 5);
+  ASSERT_EQ(s.layers.size(), 2u);
+  EXPECT_EQ(s.layers[0], (SnapshotLayer{"enc", 12, 2}));
+  EXPECT_EQ(s.layers[1], (SnapshotLayer{"dec", 5, 1}));
+  model->eval();
+  const torch::Tensor h_enc = std::get<0>(model->enc->forward(probes.inputs)).detach();
+  const torch::Tensor h_dec = std::get<0>(model->dec->forward(h_enc)).detach();
+  const auto e = h_enc.accessor<float, 3>(), d = h_dec.accessor<float, 3>();
+  for (int t = 0; t < 5; ++t)
+    for (int p = 0; p < 7; ++p) {
+      for (int u = 0; u < 12; ++u) EXPECT_FLOAT_EQ(s.values[(t * 17 + u) * 7 + p], e[p][t][u]);
+      for (int u = 0; u < 5; ++u) EXPECT_FLOAT_EQ(s.values[(t * 17 + 12 + u) * 7 + p], d[p][t][u]);
+    }
+
+  // The node index names every unit's layer, direction and index within it.
+  const nlohmann::json ni = node_index_json(s, probes.labels);
+  ASSERT_EQ(ni["units_meta"].size(), 17u);
+  EXPECT_EQ(ni["units_meta"][5], (nlohmann::json{{"layer", "enc"}, {"direction", 0}, {"unit", 5}}));
+  EXPECT_EQ(ni["units_meta"][6], (nlohmann::json{{"layer", "enc"}, {"direction", 1}, {"unit", 0}}));
+  EXPECT_EQ(ni["units_meta"][12], (nlohmann::json{{"layer", "dec"}, {"direction", 0}, {"unit", 0}}));
+  EXPECT_EQ(ni["layers"][1], (nlohmann::json{{"name", "dec"}, {"first_unit", 12}, {"units", 5}, {"directions", 1}}));
+
+  // A fused module's layers, by its slots().
+  struct FusedImpl : torch::nn::Module {
+    FusedImpl() { lstm = register_module("lstm", TappedLSTM(torch::nn::LSTMOptions(4, 3).num_layers(3).batch_first(true), LayerCapture::all)); }
+    TappedLSTM lstm{nullptr};
+  };
+  auto fused = std::make_shared<FusedImpl>();
+  SnapshotStore fs;
+  Recorder fr(fused, fused->lstm->slots(), probes, [&](const torch::Tensor& x) { fused->lstm->forward(x); }, fs);
+  fr.record(0);
+  const Snapshot& f = *fs.view().snapshots.back();
+  ASSERT_EQ(f.layers.size(), 3u);
+  EXPECT_EQ(f.layers[2], (SnapshotLayer{"lstm.l2", 3, 1}));
+  EXPECT_EQ(f.units, 9);
+}
+
+TEST(Recorder, LayersThatCannotShareASnapshotAreRefusedByName) {
+  TwoLayer model;
+  ProbeSet probes;
+  probes.inputs = torch::randn({4, 5, 4});
+  SnapshotStore store;
+  TappedGRU other(torch::nn::GRUOptions(12, 5).batch_first(true), "enc");
+  try {
+    Recorder(model.ptr(), {model->enc->slot(), other->slot()}, probes, [](const torch::Tensor&) {}, store);
+    FAIL() << "two slots named 'enc'";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("two capture slots are named 'enc'"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(Recorder(model.ptr(), std::vector<std::shared_ptr<CaptureSlot>>{}, probes, [](const torch::Tensor&) {}, store),
+               Error);
+  // The decoder sees only the first 3 steps: different time steps cannot share one slice.
+  Recorder rec(model.ptr(), {model->enc->slot(), model->dec->slot()}, probes,
+               [&](const torch::Tensor& x) { model->dec->forward(std::get<0>(model->enc->forward(x)).narrow(1, 0, 3)); },
+               store);
+  try {
+    rec.record(0);
+    FAIL() << "5 and 3 steps";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("'enc' (5 steps) and 'dec' (3 steps) differ in time steps"), std::string::npos)
+        << e.what();
+  }
 }
 
 // ---- per-unit layer metadata in the store ----------------------------------------------------
