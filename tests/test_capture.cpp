@@ -2,7 +2,7 @@
 // they wrap (1 and 2 layers, bidirectional, both batch layouts) and share its checkpoints,
 // fused multi-layer modules record every layer, and the Recorder stores the modules' own
 // outputs for the probe set as [steps, units, probes] (several layers side by side),
-// restoring the model's mode.
+// restoring the model's mode and reporting failures in one line.
 #include <gtest/gtest.h>
 #include <spdlog/sinks/ringbuffer_sink.h>
 #include <torch/torch.h>
@@ -768,4 +768,72 @@ TEST(SnapshotLayers, LayersMustAddUpToTheUnits) {
   bad.layers[0].directions = 3;
   EXPECT_THROW(store.push(bad), Error);
   EXPECT_NO_THROW(store.push(two_layer_snapshot(0)));
+}
+
+// ---- capture failures: one line naming the layer --------------------------------------------
+
+TEST(Recorder, AProbePassErrorIsOneLineNamingTheLayerAndTheCause) {
+  Classifier model;
+  model->train();
+  SnapshotStore store;
+  ProbeSet probes;
+  probes.inputs = torch::randn({3, 5, 4});
+  Recorder rec(model.ptr(), model->lstm->slot(), probes, [&](const torch::Tensor& x) { model->forward(x); }, store);
+  model->to(torch::kDouble);  // as a model moved to another device after attach: the probes stay behind
+  try {
+    rec.record(0);
+    FAIL() << "float probes through a double model";
+  } catch (const Error& e) {
+    const std::string m = e.what();
+    EXPECT_EQ(m.rfind("the probe pass failed on layer 'lstm': ", 0), 0u) << m;
+    EXPECT_EQ(m.find('\n'), std::string::npos) << m;
+    EXPECT_EQ(m.find("Exception raised from"), std::string::npos) << m;
+    EXPECT_LT(m.size(), 700u) << m;
+    EXPECT_NE(m.find("the probe inputs are Float, the model's parameters Double"), std::string::npos) << m;
+  }
+  EXPECT_TRUE(model->is_training());
+  EXPECT_TRUE(model->lstm->inner->is_training());
+  EXPECT_TRUE(store.view().snapshots.empty());
+
+  // A failure in the user's forward around the tapped layer says so.
+  model->to(torch::kFloat);
+  Recorder outside(model.ptr(), model->lstm->slot(), probes,
+                   [&](const torch::Tensor& x) { model->head->forward(x); }, store);
+  try {
+    outside.record(0);
+    FAIL() << "a [3, 5, 4] input into Linear(6, 3)";
+  } catch (const Error& e) {
+    const std::string m = e.what();
+    EXPECT_EQ(m.rfind("the probe pass for layer 'lstm' failed outside the tapped module(s): ", 0), 0u) << m;
+    EXPECT_EQ(m.find('\n'), std::string::npos) << m;
+    EXPECT_EQ(m.find("Exception raised from"), std::string::npos) << m;
+  }
+  rec.record(1);  // recovered: the slot's failure mark does not stick
+  EXPECT_EQ(store.view().snapshots.size(), 1u);
+}
+
+TEST(Recorder, AFailingInnerLayerIsTheOneNamed) {
+  struct FusedImpl : torch::nn::Module {
+    FusedImpl() {
+      lstm = register_module(
+          "lstm", TappedLSTM(torch::nn::LSTMOptions(4, 3).num_layers(2).batch_first(true), LayerCapture::all));
+    }
+    TappedLSTM lstm{nullptr};
+  };
+  auto model = std::make_shared<FusedImpl>();
+  {
+    torch::NoGradGuard g;  // layer 1 alone cannot run: its input weights have another dtype
+    auto w = model->lstm->named_parameters(false)["weight_ih_l1"];
+    w.set_data(w.to(torch::kDouble));
+  }
+  ProbeSet probes;
+  probes.inputs = torch::randn({3, 5, 4});
+  SnapshotStore store;
+  Recorder rec(model, model->lstm->slots(), probes, [&](const torch::Tensor& x) { model->lstm->forward(x); }, store);
+  try {
+    rec.record(0);
+    FAIL() << "layer 1 has a double weight";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()).rfind("the probe pass failed on layer 'lstm.l1': ", 0), 0u) << e.what();
+  }
 }

@@ -1,7 +1,7 @@
 // The monitor on a real training loop (a tapped LSTM on sequential Fashion-MNIST): frames
 // arrive while training is still running, and monitoring does not change what is learned
 // (same seed -> bit-identical weights with and without the monitor). Several layers share one
-// monitor.
+// monitor; a failing capture is reported in one line.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -240,6 +240,37 @@ TEST(MonitorTraining, SeveralLayersOneMonitorOneFramePerEpoch) {
   for (const auto& entry : fs::directory_iterator(fs::path(run).parent_path()))
     folders += entry.path().filename().string().rfind("torch_two_layers", 0) == 0 ? 1 : 0;
   EXPECT_EQ(folders, 1);
+}
+
+// A capture that fails (here: the model moved to double after attach, as one moved to CUDA
+// would be) becomes a short one-line frame_failed message naming the layer and the cause,
+// without LibTorch's C++ backtrace.
+TEST(MonitorTraining, ACaptureFailureIsOneLineNamingTheLayer) {
+  torch::set_num_threads(1);
+  const Data& d = data();
+  MonitorConfig cfg = config("torch_capture_failure");
+  const std::string run = cfg.run.path;
+  {
+    Monitor monitor(cfg);
+    Net model;
+    attach(monitor, model.ptr(), model->lstm->slot(), ProbeSet::stratified(d.probe_x, d.probe_y, 2, 0),
+           [model](const torch::Tensor& p) mutable { model->forward(p); });
+    model->to(torch::kDouble);
+    monitor.on_epoch_end(0, {}, 1);
+    monitor.on_epoch_end(1, {}, 2);
+    EXPECT_EQ(monitor.stats().capture_failures, 2);
+  }
+  int failed = 0;
+  for (const auto& f : read_lines(run + "/frames.jsonl")) {
+    if (f["type"] != "event" || f["event"] != "frame_failed") continue;
+    ++failed;
+    const std::string m = f["message"];
+    EXPECT_NE(m.find("the probe pass failed on layer 'lstm': expected scalar type"), std::string::npos) << m;
+    EXPECT_EQ(m.find('\n'), std::string::npos) << m;
+    EXPECT_EQ(m.find("Exception raised from"), std::string::npos) << m;
+    EXPECT_LT(m.size(), 400u) << m;
+  }
+  EXPECT_EQ(failed, 2);
 }
 
 // Regression (CI): two test processes unpacked the dataset at once through one shared temporary

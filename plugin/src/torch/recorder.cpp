@@ -31,6 +31,33 @@ class RecordingScope {
   std::vector<std::pair<std::shared_ptr<torch::nn::Module>, bool>> modes_;
 };
 
+// One line: LibTorch messages can span lines (shapes, argument lists); long ones are cut.
+std::string one_line(std::string text) {
+  for (char& c : text)
+    if (c == '\n' || c == '\r' || c == '\t') c = ' ';
+  std::string out;
+  for (char c : text)
+    if (!(c == ' ' && (out.empty() || out.back() == ' '))) out += c;
+  while (!out.empty() && out.back() == ' ') out.pop_back();
+  if (out.size() > 400) out = out.substr(0, 397) + "...";
+  return out;
+}
+
+// What most often breaks a probe pass after training starts: the model was moved to another
+// device or dtype than the probes were built on. Says so when it is the case.
+std::string placement_hint(const torch::nn::Module& model, const torch::Tensor& inputs) {
+  for (const auto& p : model.parameters()) {
+    if (p.device() != inputs.device())
+      return " (the probe inputs are on " + inputs.device().str() + ", the model's parameters on " + p.device().str() +
+             ": give attach() probes on " + p.device().str() + ", or move them in the probe forward)";
+    if (p.is_floating_point() && inputs.is_floating_point() && p.scalar_type() != inputs.scalar_type())
+      return std::string(" (the probe inputs are ") + c10::toString(inputs.scalar_type()) + ", the model's parameters " +
+             c10::toString(p.scalar_type()) + ": give attach() probes of that dtype, or convert them in the probe forward)";
+    break;
+  }
+  return "";
+}
+
 }  // namespace
 
 ProbeSet ProbeSet::stratified(const torch::Tensor& inputs, const torch::Tensor& labels, int per_class,
@@ -92,13 +119,33 @@ Recorder::Recorder(std::shared_ptr<torch::nn::Module> model, std::vector<std::sh
                 std::to_string(probes_.inputs.size(0)) + " probes");
 }
 
+std::string Recorder::probe_pass_error(const std::string& cause) const {
+  // The tapped module whose forward threw says so (CaptureSlot::note_failure); otherwise the
+  // error came from the user's forward around the tapped layers.
+  for (const auto& s : slots_)
+    if (s->failed())
+      return "the probe pass failed on layer '" + s->name() + "': " + one_line(cause) +
+             placement_hint(*model_, probes_.inputs);
+  return "the probe pass for " + label_ + " failed outside the tapped module(s): " + one_line(cause) +
+         placement_hint(*model_, probes_.inputs);
+}
+
 void Recorder::record(std::int64_t epoch, std::int64_t global_step) {
   std::vector<torch::Tensor> seqs;  // per slot [S, T, U_l]
   {
     RecordingScope scope(*model_, slots_);
     torch::NoGradGuard no_grad;
-    forward_(probes_.inputs);
-    for (const auto& s : slots_) seqs.push_back(s->take());
+    try {
+      forward_(probes_.inputs);
+      for (const auto& s : slots_) seqs.push_back(s->take());
+    } catch (const c10::Error& e) {
+      // what() carries a multi-line C++ backtrace: a frame_failed event needs the cause.
+      throw Error(probe_pass_error(e.what_without_backtrace()));
+    } catch (const Error&) {
+      throw;  // ours: one line, names the module already
+    } catch (const std::exception& e) {
+      throw Error(probe_pass_error(e.what()));
+    }
   }
   const std::int64_t S = probes_.inputs.size(0);
   for (std::size_t i = 0; i < seqs.size(); ++i) {

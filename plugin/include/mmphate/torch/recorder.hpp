@@ -6,6 +6,10 @@
 // copies the captured outputs to CPU float32 and hands them to the store (moved, not copied).
 // Several slots (layers) share the one probe pass: their units sit side by side in the
 // snapshot, in the order given, and Snapshot::layers says which units are whose.
+//
+// Errors are mmphate::Error with one line naming the layer: a LibTorch error in the probe
+// pass (a model moved to another device or dtype than the probes, say) is reported by its
+// message without the C++ backtrace, as "the probe pass failed on layer 'lstm': <cause>".
 #pragma once
 #include <torch/torch.h>
 
@@ -56,6 +60,8 @@ class Recorder {
   const std::vector<std::shared_ptr<CaptureSlot>>& slots() const { return slots_; }
 
  private:
+  std::string probe_pass_error(const std::string& cause) const;
+
   std::shared_ptr<torch::nn::Module> model_;
   std::vector<std::shared_ptr<CaptureSlot>> slots_;
   std::string label_;  // "layer 'lstm'" or "layers 'a', 'b'", for messages
