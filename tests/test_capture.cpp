@@ -385,6 +385,22 @@ TEST(TappedModules, CheckpointsLoadBothWaysWithThePlainModule) {
   check_checkpoint_round_trip<torch::nn::GRU, TappedGRU>(torch::nn::GRUOptions(4, 3).num_layers(2).batch_first(true));
   check_checkpoint_round_trip<torch::nn::RNN, TappedRNN>(
       torch::nn::RNNOptions(4, 3).nonlinearity(torch::kReLU).batch_first(true));
+  // A checkpoint of a tapped model saved with the former layout ("lstm.inner.weight_ih_l0")
+  // still loads.
+  {
+    torch::nn::LSTM plain(torch::nn::LSTMOptions(4, 3).batch_first(true));
+    auto holder = std::make_shared<torch::nn::Module>();
+    holder->register_module("inner", plain.ptr());
+    auto old_layout = wrap(holder);
+    ASSERT_TRUE(old_layout->named_parameters().contains("lstm.inner.weight_ih_l0"));
+    std::stringstream buf;
+    torch::save(old_layout, buf);
+    TappedLSTM tapped(torch::nn::LSTMOptions(4, 3).batch_first(true));
+    auto tm = wrap(tapped.ptr());
+    ASSERT_NO_THROW(torch::load(tm, buf));
+    const torch::Tensor x = torch::randn({2, 5, 4});
+    EXPECT_TRUE(torch::equal(std::get<0>(tapped->forward(x)), std::get<0>(plain->forward(x))));
+  }
   // The names a user sees in a checkpoint or an optimizer: no "inner." level.
   TappedLSTM tapped(torch::nn::LSTMOptions(4, 3));
   const auto m = wrap(tapped.ptr());

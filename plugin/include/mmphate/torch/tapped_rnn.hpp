@@ -124,6 +124,17 @@ class TappedImpl : public torch::nn::Cloneable<Derived> {
   void to(torch::Dtype dtype, bool non_blocking = false) override { inner->to(dtype, non_blocking); }
   void to(torch::Device device, bool non_blocking = false) override { inner->to(device, non_blocking); }
 
+  // Checkpoints of tapped models saved before parameters kept their plain names held them in a
+  // submodule "inner" ("lstm.inner.weight_ih_l0"): those still load (into the same tensors).
+  void load(torch::serialize::InputArchive& archive) override {
+    torch::serialize::InputArchive legacy;
+    if (archive.try_read("inner", legacy)) {
+      inner->load(legacy);
+      return;
+    }
+    torch::nn::Module::load(archive);
+  }
+
   // A copy records into slots of its own (same names), never into the original's.
   std::shared_ptr<torch::nn::Module> clone(
       const torch::optional<torch::Device>& device = torch::nullopt) const override {
