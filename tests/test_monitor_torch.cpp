@@ -1,12 +1,14 @@
 // The monitor on a real training loop (a tapped LSTM on sequential Fashion-MNIST): frames
 // arrive while training is still running, and monitoring does not change what is learned
-// (same seed -> bit-identical weights with and without the monitor).
+// (same seed -> bit-identical weights with and without the monitor). Several layers share one
+// monitor; a failing capture is reported in one line.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <mutex>
 #include <thread>
@@ -166,6 +168,109 @@ TEST(MonitorTraining, SameWeightsWithAndWithoutTheMonitor) {
     EXPECT_TRUE(torch::equal(p.value(), b[p.key()]));
   }
   EXPECT_GT(monitor.stats().frames, 0);
+}
+
+namespace {
+
+std::vector<nlohmann::json> read_lines(const std::string& path) {
+  std::vector<nlohmann::json> out;
+  std::ifstream in(path);
+  for (std::string line; std::getline(in, line);)
+    if (!line.empty()) out.push_back(nlohmann::json::parse(line));
+  return out;
+}
+
+// A small 2-layer LSTM classifier on random sequences (no dataset: the monitor is under test).
+struct TwoLayerNetImpl : torch::nn::Module {
+  TwoLayerNetImpl() {
+    lstm = register_module(
+        "lstm", TappedLSTM(torch::nn::LSTMOptions(6, 8).num_layers(2).batch_first(true), LayerCapture::all));
+    head = register_module("head", torch::nn::Linear(8, 4));
+  }
+  torch::Tensor forward(const torch::Tensor& x) { return head->forward(std::get<0>(lstm->forward(x)).select(1, -1)); }
+  TappedLSTM lstm{nullptr};
+  torch::nn::Linear head{nullptr};
+};
+TORCH_MODULE(TwoLayerNet);
+
+}  // namespace
+
+// Both layers of a fused 2-layer LSTM, one Monitor: one snapshot, one frame per epoch, one run
+// folder, and the node index names each unit's layer.
+TEST(MonitorTraining, SeveralLayersOneMonitorOneFramePerEpoch) {
+  torch::set_num_threads(1);
+  torch::manual_seed(3);
+  const torch::Tensor x = torch::randn({200, 7, 6}), y = torch::arange(200, torch::kLong).remainder(4);
+  MonitorConfig cfg = config("torch_two_layers");
+  const std::string run = cfg.run.path;
+  {
+    Monitor monitor(cfg);
+    TwoLayerNet model;
+    attach(monitor, model.ptr(), model->lstm->slots(), ProbeSet::stratified(x, y, 3, 0),
+           [model](const torch::Tensor& p) mutable { model->forward(p); });
+    torch::optim::Adam opt(model->parameters(), torch::optim::AdamOptions(1e-2));
+    for (int e = 0; e < 3; ++e) {
+      opt.zero_grad();
+      torch::nn::functional::cross_entropy(model->forward(x), y).backward();
+      opt.step();
+      monitor.on_epoch_end(e, {{"epoch", static_cast<double>(e)}}, e + 1);
+      ASSERT_TRUE(monitor.flush(std::chrono::seconds(120)));  // a frame for every epoch, none coalesced
+    }
+    EXPECT_EQ(monitor.stats().snapshots, 3);
+    EXPECT_EQ(monitor.stats().frames, 3);
+    EXPECT_EQ(monitor.stats().capture_failures, 0);
+    EXPECT_EQ(monitor.store().view().snapshots.back()->layers.size(), 2u);
+  }
+  int embeddings = 0;
+  for (const auto& f : read_lines(run + "/frames.jsonl")) {
+    if (f["type"] == "event") EXPECT_NE(f["event"], "frame_failed") << f.dump();
+    if (f["type"] != "embedding") continue;
+    ++embeddings;
+    EXPECT_EQ(f["window"]["units"], 16);
+    EXPECT_EQ(f["window"]["steps"], 7);
+  }
+  EXPECT_EQ(embeddings, 3);
+  const nlohmann::json ni = nlohmann::json::parse(std::ifstream(run + "/node_index.json"));
+  ASSERT_EQ(ni["units_meta"].size(), 16u);
+  for (int u = 0; u < 16; ++u) {
+    EXPECT_EQ(ni["units_meta"][u]["layer"], u < 8 ? "lstm.l0" : "lstm.l1") << u;
+    EXPECT_EQ(ni["units_meta"][u]["unit"], u % 8) << u;
+  }
+  int folders = 0;
+  for (const auto& entry : fs::directory_iterator(fs::path(run).parent_path()))
+    folders += entry.path().filename().string().rfind("torch_two_layers", 0) == 0 ? 1 : 0;
+  EXPECT_EQ(folders, 1);
+}
+
+// A capture that fails (here: the model moved to double after attach, as one moved to CUDA
+// would be) becomes a short one-line frame_failed message naming the layer and the cause,
+// without LibTorch's C++ backtrace.
+TEST(MonitorTraining, ACaptureFailureIsOneLineNamingTheLayer) {
+  torch::set_num_threads(1);
+  const Data& d = data();
+  MonitorConfig cfg = config("torch_capture_failure");
+  const std::string run = cfg.run.path;
+  {
+    Monitor monitor(cfg);
+    Net model;
+    attach(monitor, model.ptr(), model->lstm->slot(), ProbeSet::stratified(d.probe_x, d.probe_y, 2, 0),
+           [model](const torch::Tensor& p) mutable { model->forward(p); });
+    model->to(torch::kDouble);
+    monitor.on_epoch_end(0, {}, 1);
+    monitor.on_epoch_end(1, {}, 2);
+    EXPECT_EQ(monitor.stats().capture_failures, 2);
+  }
+  int failed = 0;
+  for (const auto& f : read_lines(run + "/frames.jsonl")) {
+    if (f["type"] != "event" || f["event"] != "frame_failed") continue;
+    ++failed;
+    const std::string m = f["message"];
+    EXPECT_NE(m.find("the probe pass failed on layer 'lstm': expected scalar type"), std::string::npos) << m;
+    EXPECT_EQ(m.find('\n'), std::string::npos) << m;
+    EXPECT_EQ(m.find("Exception raised from"), std::string::npos) << m;
+    EXPECT_LT(m.size(), 400u) << m;
+  }
+  EXPECT_EQ(failed, 2);
 }
 
 // Regression (CI): two test processes unpacked the dataset at once through one shared temporary

@@ -30,11 +30,20 @@ nlohmann::json node_index_json(const Snapshot& layout, const std::vector<std::in
     for (Index t = 0; t < layout.steps; ++t) steps.push_back(t);
   j["step_index"] = steps;
   j["units"] = layout.units;
-  const Index per_direction = layout.units / std::max(1, layout.directions);
+  // Per unit its layer, direction and index within that direction; several recorded layers
+  // sit side by side in the snapshot's units, each direction-major within itself.
   nlohmann::json meta = nlohmann::json::array();
-  for (Index u = 0; u < layout.units; ++u)
-    meta.push_back({{"layer", layout.layer}, {"direction", u / per_direction}, {"unit", u % per_direction}});
+  nlohmann::json layers = nlohmann::json::array();
+  Index first = 0;
+  for (const SnapshotLayer& l : layout.layer_spans()) {
+    const Index per_direction = std::max<Index>(1, l.units / std::max(1, l.directions));
+    for (Index u = 0; u < l.units; ++u)
+      meta.push_back({{"layer", l.name}, {"direction", u / per_direction}, {"unit", u % per_direction}});
+    layers.push_back({{"name", l.name}, {"first_unit", first}, {"units", l.units}, {"directions", l.directions}});
+    first += l.units;
+  }
   j["units_meta"] = meta;
+  j["layers"] = layers;
   j["probes"] = layout.probes;
   std::vector<std::int64_t> labels = probe_labels;
   if (static_cast<Index>(labels.size()) != layout.probes) labels.assign(static_cast<std::size_t>(layout.probes), -1);

@@ -48,6 +48,16 @@ std::string epoch_file(std::int64_t epoch) {
   return buf;
 }
 
+std::string layers_text(const std::vector<SnapshotLayer>& layers) {
+  std::string out;
+  for (const auto& l : layers) {
+    if (!out.empty()) out += ", ";
+    out += "'" + l.name + "' (" + std::to_string(l.units) + " units" +
+           (l.directions > 1 ? ", " + std::to_string(l.directions) + " directions" : std::string()) + ")";
+  }
+  return out;
+}
+
 void make_dir(const std::string& path) {
   if (::mkdir(path.c_str(), 0755) != 0 && errno != EEXIST)
     throw Error("cannot create directory '" + path + "'");
@@ -71,6 +81,11 @@ void RetentionPolicy::validate() const {
 
 SnapshotStore::SnapshotStore(RetentionPolicy policy) : policy_(policy) { policy_.validate(); }
 
+std::vector<SnapshotLayer> Snapshot::layer_spans() const {
+  if (!layers.empty()) return layers;
+  return {SnapshotLayer{layer, units, directions}};
+}
+
 void SnapshotStore::push(Snapshot s) {
   if (s.probes < 1) throw Error("snapshot of epoch " + std::to_string(s.epoch) + ": the probe set is empty");
   if (s.steps < 1 || s.units < 1)
@@ -82,6 +97,19 @@ void SnapshotStore::push(Snapshot s) {
   if (s.directions < 1 || s.units % s.directions != 0)
     throw Error("snapshot of epoch " + std::to_string(s.epoch) + ": " + std::to_string(s.units) +
                 " units cannot split into " + std::to_string(s.directions) + " directions");
+  if (!s.layers.empty()) {
+    Index total = 0;
+    for (const auto& l : s.layers) {
+      if (l.units < 1 || l.directions < 1 || l.units % l.directions != 0)
+        throw Error("snapshot of epoch " + std::to_string(s.epoch) + ": layer '" + l.name + "' has " +
+                    std::to_string(l.units) + " units in " + std::to_string(l.directions) +
+                    " directions (allowed: units >= 1, a multiple of the directions)");
+      total += l.units;
+    }
+    if (total != s.units)
+      throw Error("snapshot of epoch " + std::to_string(s.epoch) + ": its layers " + layers_text(s.layers) + " hold " +
+                  std::to_string(total) + " units, the snapshot " + std::to_string(s.units));
+  }
   if (!s.step_index.empty() && static_cast<Index>(s.step_index.size()) != s.steps)
     throw Error("snapshot of epoch " + std::to_string(s.epoch) + ": step_index has " +
                 std::to_string(s.step_index.size()) + " entries for " + std::to_string(s.steps) + " steps");
@@ -227,12 +255,16 @@ void SnapshotStore::save(const std::string& dir) const {
       saved_[s->epoch] = s;
     }
     files.insert(name);
+    nlohmann::json layers = nlohmann::json::array();
+    for (const auto& l : s->layer_spans())
+      layers.push_back({{"name", l.name}, {"units", l.units}, {"directions", l.directions}});
     index["snapshots"].push_back({{"epoch", s->epoch},
                                   {"global_step", s->global_step},
                                   {"file", name},
                                   {"nonfinite", s->nonfinite},
                                   {"layer", s->layer},
                                   {"directions", s->directions},
+                                  {"layers", std::move(layers)},
                                   {"step_index", s->step_index},
                                   {"step_valid", s->step_valid}});
   }
@@ -336,6 +368,21 @@ void SnapshotStore::resume(const std::string& dir) {
     }
     if (entry.contains("layer")) s.layer = detail::read_string(entry["layer"], "layer", where);
     if (entry.contains("directions")) s.directions = detail::read_int32(entry["directions"], "directions", where);
+    // "layers": the recorded layers in unit order; older indexes lack it and describe their one
+    // layer with the two keys above.
+    if (entry.contains("layers")) {
+      const nlohmann::json& layers = entry["layers"];
+      if (!layers.is_array()) throw detail::type_error(where, "layers", layers, "an array of {name, units, directions}");
+      for (std::size_t k = 0; k < layers.size(); ++k) {
+        const std::string at = where + ": layers[" + std::to_string(k) + "]";
+        if (!layers[k].is_object()) throw Error(at + ": expected an object, got " + layers[k].type_name());
+        SnapshotLayer l;
+        l.name = detail::read_string(entry_key(layers[k], "name", at), "name", at);
+        l.units = detail::read_int(entry_key(layers[k], "units", at), "units", at);
+        l.directions = detail::read_int32(entry_key(layers[k], "directions", at), "directions", at);
+        s.layers.push_back(std::move(l));
+      }
+    }
     const NpyArray a = read_npy(path);
     if (a.type != NpyType::float32 || a.shape.size() != 3)
       throw Error(path + ": expected float32 [steps, units, probes]");
@@ -344,6 +391,8 @@ void SnapshotStore::resume(const std::string& dir) {
     s.probes = static_cast<Index>(a.shape[2]);
     s.values.resize(a.size());
     std::memcpy(s.values.data(), a.bytes.data(), a.bytes.size());
+    // A one-layer list says what the legacy keys say: keep the form a one-layer recorder pushes.
+    if (s.layers.size() == 1 && s.layers[0] == SnapshotLayer{s.layer, s.units, s.directions}) s.layers.clear();
     if (s.step_index.empty())
       throw Error(where + ": key 'step_index' is empty (allowed: one original step per stored step)");
     try {

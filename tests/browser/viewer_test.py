@@ -330,6 +330,79 @@ def case_hostile(v, a):
     v.shot("hostile")
 
 
+def present_in_units(run_dir, keep_unit):
+    """Present nodes of the last embedding frame whose unit passes keep_unit (from the files)."""
+    last = None
+    with open(os.path.join(run_dir, "frames.jsonl")) as f:
+        for line in f:
+            if line.endswith("\n") and '"type":"embedding"' in line.replace(" ", ""):
+                last = json.loads(line)
+    dims, units = last["n_components"], last["window"]["units"]
+    if "coords" in last:
+        c = last["coords"]
+    else:
+        raw = open(os.path.join(run_dir, last["coords_file"]["path"]), "rb").read()
+        c = struct.unpack("<%df" % (len(raw) // 4), raw)
+    n = 0
+    for i in range(last["n_nodes"]):
+        v = c[i * dims:(i + 1) * dims]
+        n += keep_unit(i % units) and all(x is not None and math.isfinite(x) for x in v)
+    return n
+
+
+def case_layer_filter(v, a):
+    # A run of two recorded layers (one monitor, units side by side): colour by layer and show one.
+    from selenium.webdriver.support.ui import Select
+    src, run = fresh_copy_of_sample_run(a, "two_layer_run")
+    v.d.get(v.serve(src) + "viewer/index.html?run=/run/")
+    v.wait_drawn()
+    check(not v.d.find_element("id", "layer-filter-row").is_displayed(), "no layer filter for a one-layer run")
+    v.server.terminate()
+    v.server.wait(10)
+    ni = json.load(open(os.path.join(run, "node_index.json")))
+    half = ni["units"] // 2
+    ni["units_meta"] = [{"layer": "lstm.l0" if u < half else "lstm.l1", "direction": 0, "unit": u % half}
+                        for u in range(ni["units"])]
+    ni["layers"] = [{"name": "lstm.l0", "first_unit": 0, "units": half, "directions": 1},
+                    {"name": "lstm.l1", "first_unit": half, "units": half, "directions": 1}]
+    json.dump(ni, open(os.path.join(run, "node_index.json"), "w"))
+    total = present_in_units(run, lambda u: True)
+    second = present_in_units(run, lambda u: u >= half)
+    check(0 < second < total, "both layers have present nodes (%d of %d)" % (second, total))
+    v.d.get(v.serve(run) + "viewer/index.html?run=/run/")
+    v.wait_drawn(total)
+    row = v.d.find_element("id", "layer-filter-row")
+    check(row.is_displayed(), "a layer filter for a two-layer run")
+    sel = Select(v.d.find_element("id", "layer-filter"))
+    labels = [o.text for o in sel.options]
+    check(labels == ["all layers", "layer lstm.l0", "layer lstm.l1"], "layer filter options: %r" % labels)
+    Select(v.d.find_element("id", "color-mode")).select_by_value("layer")
+    time.sleep(0.3)
+    legend = v.text("legend")
+    check("lstm.l0" in legend and "lstm.l1" in legend, "layer legend names both layers: " + legend)
+    all_hash = v.canvas_hash()
+    sel.select_by_visible_text("layer lstm.l1")
+    v.wait_drawn(second)
+    check(v.canvas_hash() != all_hash, "the filter changed the scatter")
+    v.shot("layer_filter_l1")
+    # Hovering finds only the shown layer's units.
+    p = v.js("""
+      const s = MM.app.scatter, f = s.frame;
+      for (let i = 0; i < s.X.length; i++) if (s.visible(i) && !isNaN(s.X[i])) {
+        const q = s.screenPos(i); return {x: q.x, y: q.y, w: s.canvas.clientWidth, h: s.canvas.clientHeight};
+      }
+      return null;""")
+    check(p is not None, "a visible point")
+    from selenium.webdriver.common.action_chains import ActionChains
+    canvas = v.d.find_element("id", "scatter")
+    ActionChains(v.d).move_to_element_with_offset(canvas, int(p["x"] - p["w"] / 2), int(p["y"] - p["h"] / 2)).perform()
+    tip = v.d.find_element("id", "tooltip")
+    v.wait(lambda: tip.is_displayed(), "the tooltip")
+    check("(lstm.l1 " in tip.text, "the hovered point is in the shown layer: %r" % tip.text)
+    sel.select_by_visible_text("all layers")
+    v.wait_drawn(total)
+
+
 def case_perf_128k(v, a):
     # 128,000 points per frame: each redraw must stay interactive.
     run = os.path.join(a.work, "big_run")

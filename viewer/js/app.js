@@ -41,8 +41,10 @@ var MM = window.MM || (window.MM = {});
     app.notices = []; $("notices").textContent = "";
     $("run-label").textContent = source.label;
     $("live-status").textContent = live ? "live: waiting for frames…" : "";
+    app.setupLayerFilter();
     return source.json("node_index.json").then(function (obj) {
       app.layout = MM.parseNodeIndex(obj);
+      app.setupLayerFilter();
     }, function (e) {
       app.notice("node_index.json: " + e.message + " (layout taken from the frames)");
     }).then(function () { return app.poll(gen); });
@@ -78,7 +80,7 @@ var MM = window.MM || (window.MM = {});
     var atEnd = app.cur === app.emb.length - 1;
     frames.forEach(function (f) {
       if (f.type === "event") { app.events.push(f); return; }
-      if (!app.layout) app.layout = MM.layoutFromFrame(f);
+      if (!app.layout) { app.layout = MM.layoutFromFrame(f); app.setupLayerFilter(); }
       if (f.units !== app.layout.units) app.notice("frame " + f.frame + ": window.units differs from node_index.json");
       app.emb.push(f);
     });
@@ -250,6 +252,35 @@ var MM = window.MM || (window.MM = {});
     if (isFinite(e) && s >= 0) app.highlight({ epoch: e, step: s });
   });
   $("hl-clear").addEventListener("click", function () { app.highlight(null); });
+
+  // ---- layer filter: shown when the run records several layers -------------------------------
+
+  app.setupLayerFilter = function () {
+    var sel = $("layer-filter"), names = app.layout ? app.layout.layerNames : [];
+    sel.textContent = "";
+    var all = el("option", "all layers"); all.value = "-1"; sel.appendChild(all);
+    names.forEach(function (name, k) {
+      var o = el("option", "layer " + (name || "(unnamed)")); o.value = String(k); sel.appendChild(o);
+    });
+    $("layer-filter-row").hidden = names.length < 2;
+    app.setLayerFilter(-1);
+  };
+
+  // Draws only the units of layer `k` (-1: all); points of other layers are neither drawn nor picked.
+  app.setLayerFilter = function (k) {
+    var L = app.layout;
+    app.layerFilter = k;
+    $("layer-filter").value = String(k);
+    if (k < 0 || !L) scatter.unitVisible = null;
+    else {
+      var v = new Uint8Array(L.units);
+      for (var u = 0; u < L.units; u++) v[u] = L.layerOfUnit[u] === k ? 1 : 0;
+      scatter.unitVisible = v;
+    }
+    scatter.hover = -1;
+    app.requestDraw();
+  };
+  $("layer-filter").addEventListener("change", function () { app.setLayerFilter(parseInt($("layer-filter").value, 10)); });
 
   $("color-mode").addEventListener("change", function () {
     app.mode = $("color-mode").value;

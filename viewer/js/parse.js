@@ -31,6 +31,14 @@ MM.parseNodeIndex = function (obj) {
     if (!(k in keys)) { keys[k] = L.groupLabels.length; L.groupLabels.push((m.layer || "layer") + (m.direction ? " reverse" : " forward")); }
     L.groupOfUnit.push(keys[k]);
   });
+  // Layers in order of first appearance, for the layer filter (several layers of one monitor
+  // share each slice). A prototype-free map: layer names are untrusted text.
+  L.layerNames = []; L.layerOfUnit = [];
+  var layerIds = Object.create(null);
+  L.unitsMeta.forEach(function (m) {
+    if (!(m.layer in layerIds)) { layerIds[m.layer] = L.layerNames.length; L.layerNames.push(m.layer); }
+    L.layerOfUnit.push(layerIds[m.layer]);
+  });
   return L;
 };
 

@@ -10,6 +10,7 @@ MM.Scatter = function (canvas) {
   this.frame = null; this.colors = null;
   this.yaw = MM.PALETTE.view3d.yaw; this.pitch = MM.PALETTE.view3d.pitch;
   this.highlight = null;      // {unit: u} or {epoch: e, step: s} (a slice)
+  this.unitVisible = null;    // per unit 0/1 (the layer filter); null: every unit
   this.hover = -1;
   this.pointScale = 1;
   this.sx = null; this.sy = null; this.depth = null;  // device-pixel screen positions
@@ -101,6 +102,12 @@ MM.Scatter.prototype.project = function () {
   this.sx = sx; this.sy = sy; this.depth = dep; this.count = cnt;
 };
 
+// Whether node i passes the layer filter (the layout fits the frame, or no filter applies).
+MM.Scatter.prototype.visible = function (i) {
+  var v = this.unitVisible, f = this.frame;
+  return !v || v.length !== f.units || v[i % f.units] === 1;
+};
+
 MM.Scatter.prototype.matches = function (i) {
   var h = this.highlight, f = this.frame;
   if (!h) return true;
@@ -167,14 +174,14 @@ MM.Scatter.prototype.draw = function () {
   }
   var drawn = 0;
   for (i = 0; i < n; i++) {
-    if (isNaN(X[i])) continue;
+    if (isNaN(X[i]) || !this.visible(i)) continue;
     drawn++;
     if (hl && this.matches(i)) continue;
     plot(i, base, alpha, hl, 0);
   }
-  if (hl) for (i = 0; i < n; i++) if (!isNaN(X[i]) && this.matches(i)) plot(i, big, 1, false, 1e9);
+  if (hl) for (i = 0; i < n; i++) if (!isNaN(X[i]) && this.visible(i) && this.matches(i)) plot(i, big, 1, false, 1e9);
   ctx.putImageData(this.img, 0, 0);
-  if (hl && this.highlight.unit !== undefined) {
+  if (hl && this.highlight.unit !== undefined && this.highlight.unit < f.units && this.visible(this.highlight.unit)) {
     // The unit's trajectory: its nodes in node order = epoch, then time step.
     ctx.save(); ctx.strokeStyle = "rgba(20,20,20,0.55)"; ctx.lineWidth = 1.2 * this.dpr; ctx.beginPath();
     var started = false;
@@ -198,6 +205,7 @@ MM.Scatter.prototype.pick = function (cssX, cssY) {
   var x = cssX * this.dpr, y = cssY * this.dpr, best = -1, bd = Math.pow(10 * this.dpr, 2), X = this.X, Y = this.Y;
   var is3d = this.frame.dims === 3, bz = -Infinity;
   for (var i = 0; i < X.length; i++) {
+    if (!this.visible(i)) continue;
     var dx = X[i] - x, dy = Y[i] - y, dd = dx * dx + dy * dy;
     if (!(dd <= bd)) continue;
     if (dd < bd || (is3d && this.depth[i] > bz)) { bd = dd; best = i; bz = is3d ? this.depth[i] : 0; }
@@ -206,6 +214,6 @@ MM.Scatter.prototype.pick = function (cssX, cssY) {
 };
 
 MM.Scatter.prototype.screenPos = function (i) {
-  if (!this.X || i < 0 || i >= this.X.length || isNaN(this.X[i])) return null;
+  if (!this.X || i < 0 || i >= this.X.length || isNaN(this.X[i]) || !this.visible(i)) return null;
   return { x: this.X[i] / this.dpr, y: this.Y[i] / this.dpr };
 };

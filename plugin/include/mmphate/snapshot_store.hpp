@@ -24,7 +24,8 @@
 // files. A resumed run pushes on top of the loaded history; pushing an epoch that is not
 // newer than the last replaces the history from that epoch on (training restarted from an
 // earlier checkpoint). (Saves before 2026-12 put the .npy files in dir/snapshots/; their
-// index names them so, and resume() reads them.)
+// index names them so, and resume() reads them. Indexes without a "layers" entry describe one
+// layer with "layer"/"directions" and resume as such.)
 // resume() is all or nothing: every snapshot loads into a staging store first, and a missing
 // or corrupt file, a malformed index (errors name the entry and key), epochs out of order or
 // a `file` entry outside the folder (absolute, or with '..') leave this store empty. save()
@@ -44,6 +45,17 @@
 
 namespace mmphate {
 
+// One recorded layer's share of a snapshot's units.
+struct SnapshotLayer {
+  std::string name;    // capture slot (module) name
+  Index units = 0;     // units of this layer, all directions
+  int directions = 1;  // 2: bidirectional; its units are direction-major within the layer
+
+  bool operator==(const SnapshotLayer& o) const {
+    return name == o.name && units == o.units && directions == o.directions;
+  }
+};
+
 struct Snapshot {
   std::int64_t epoch = 0;
   std::int64_t global_step = 0;
@@ -52,9 +64,15 @@ struct Snapshot {
   std::vector<std::uint8_t> step_valid;  // per step: 0 = padding (never becomes a node); empty = all valid
   std::vector<std::int64_t> step_index;  // original time step of each kept step; empty = 0..steps-1
   Index nonfinite = 0;                // NaN/Inf values seen (counted on push)
-  std::string layer;                  // capture slot (module) name
+  std::string layer;                  // capture slot (module) name, for one recorded layer
   int directions = 1;                 // 2 for a bidirectional layer: units are direction-major,
                                       // unit u belongs to direction u / (units / directions)
+  // Several layers recorded together (one probe pass): their units side by side, in this order
+  // (units sum to `units`). Empty: one layer, described by `layer` and `directions`.
+  std::vector<SnapshotLayer> layers;
+
+  // `layers`, or the one layer `layer`/`directions` describe.
+  std::vector<SnapshotLayer> layer_spans() const;
 
   std::size_t bytes() const { return values.size() * sizeof(float); }
 };
@@ -86,7 +104,8 @@ class SnapshotStore {
   explicit SnapshotStore(RetentionPolicy policy = {});
 
   // Training thread. Validates the shape against earlier snapshots (a changed probe batch is
-  // an error naming both shapes), counts NaN/Inf, applies time-step subsampling and retention.
+  // an error naming both shapes) and that `layers` add up to the units, counts NaN/Inf,
+  // applies time-step subsampling and retention.
   void push(Snapshot snapshot);
 
   struct View {

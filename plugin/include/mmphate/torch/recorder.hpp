@@ -1,9 +1,15 @@
 // Recorder: runs the fixed probe set through the model after an epoch and pushes the tapped
-// layer's hidden states into a SnapshotStore as one [steps, units, probes] snapshot.
+// layers' hidden states into a SnapshotStore as one [steps, units, probes] snapshot.
 //
 // record(epoch): switches the model to eval() and back to its previous mode (also when the
-// forward throws), disables gradients, arms the slot, calls the user's probe forward, copies
-// the captured output to CPU float32 and hands it to the store (moved, not copied).
+// forward throws), disables gradients, arms the slots, calls the user's probe forward once,
+// copies the captured outputs to CPU float32 and hands them to the store (moved, not copied).
+// Several slots (layers) share the one probe pass: their units sit side by side in the
+// snapshot, in the order given, and Snapshot::layers says which units are whose.
+//
+// Errors are mmphate::Error with one line naming the layer: a LibTorch error in the probe
+// pass (a model moved to another device or dtype than the probes, say) is reported by its
+// message without the C++ backtrace, as "the probe pass failed on layer 'lstm': <cause>".
 #pragma once
 #include <torch/torch.h>
 
@@ -38,6 +44,10 @@ class Recorder {
   // `forward` runs the model on the probe inputs (its result is ignored: the tap captures).
   Recorder(std::shared_ptr<torch::nn::Module> model, std::shared_ptr<CaptureSlot> slot, ProbeSet probes,
            ProbeForward forward, SnapshotStore& store);
+  // Several layers in one probe pass and one snapshot; their slots need distinct names and
+  // equal time steps.
+  Recorder(std::shared_ptr<torch::nn::Module> model, std::vector<std::shared_ptr<CaptureSlot>> slots,
+           ProbeSet probes, ProbeForward forward, SnapshotStore& store);
 
   void record(std::int64_t epoch, std::int64_t global_step = 0);
 
@@ -47,10 +57,14 @@ class Recorder {
   bool maybe_record(std::int64_t global_step);
 
   const ProbeSet& probes() const { return probes_; }
+  const std::vector<std::shared_ptr<CaptureSlot>>& slots() const { return slots_; }
 
  private:
+  std::string probe_pass_error(const std::string& cause) const;
+
   std::shared_ptr<torch::nn::Module> model_;
-  std::shared_ptr<CaptureSlot> slot_;
+  std::vector<std::shared_ptr<CaptureSlot>> slots_;
+  std::string label_;  // "layer 'lstm'" or "layers 'a', 'b'", for messages
   ProbeSet probes_;
   ProbeForward forward_;
   SnapshotStore& store_;
