@@ -5,7 +5,7 @@
 #  - killed with SIGKILL at several points: every line of frames.jsonl must be complete and
 #    valid against the schema, every frame's coordinates readable, `mmphate render` must work,
 #    and the saved snapshots must resume and hold every epoch pushed more than BOUND seconds
-#    before the kill;
+#    before the kill (2 s: milliseconds in practice, slack for a loaded machine);
 #  - sent SIGTERM: the process must end as SIGTERM ends it (status 143), within the shutdown
 #    timeout, after writing a `finished` event naming the signal and a frame of the newest
 #    epoch pushed before the signal;
@@ -13,16 +13,20 @@
 # Usage: crash_consistency_test.sh DRIVER MMPHATE VALIDATOR TRACE WORKDIR
 set -euo pipefail
 driver=$1 mmphate=$2 validate=$3 trace=$4 work=$5
-bound=1.0
+bound=2.0  # seconds; the saver writes within milliseconds, the slack is for a loaded CI machine
 rm -rf "$work"
 mkdir -p "$work"
-fail() { echo "FAIL: $*" >&2; exit 1; }
+fail() {
+  echo "FAIL: $*" >&2
+  for f in "$work"/*.check "$work"/*.err; do [ -f "$f" ] && { echo "--- $f" >&2; tail -5 "$f" >&2; }; done
+  exit 1
+}
 
 # start NAME EPOCHS INTERVAL_MS: runs the driver in the background; sets $pid. (A background
 # job of a non-interactive shell starts with SIGINT ignored; a training program started from a
 # terminal has it at its default, so that is restored.)
 start() {
-  env --default-signal=INT "$driver" run "$work/$1" "$trace" "$2" "$3" 20000 > "$work/$1.log" 2> "$work/$1.err" &
+  env --default-signal=INT "$driver" run "$work/$1" "$trace" "$2" "$3" 60000 > "$work/$1.log" 2> "$work/$1.err" &
   pid=$!
 }
 
@@ -71,7 +75,7 @@ status=0
 wait "$pid" || status=$?
 t1=$(date +%s.%N)
 [ "$status" -eq 143 ] || fail "sigterm: exit status $status, expected 143 (ended by SIGTERM)"
-python3 -c "import sys; sys.exit(0 if $t1 - $t0 < 20 else 1)" || fail "sigterm: took longer than the shutdown timeout"
+python3 -c "import sys; sys.exit(0 if $t1 - $t0 < 75 else 1)" || fail "sigterm: took longer than the shutdown timeout (60 s)"
 check_folder "$name"
 grep -q '^finished SIGTERM' "$work/$name.check" || { cat "$work/$name.check"; fail "sigterm: no finished event naming SIGTERM"; }
 last_framed=$(awk '/^last_embedding_epoch/ {print $2}' "$work/$name.check")
