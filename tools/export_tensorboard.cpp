@@ -141,7 +141,7 @@ int cmd_export(int argc, char** argv) {
   // Scalars of every embedding frame, whatever --frames chose: curves are wanted whole. The
   // name depends on the run and the host only, so exporting again replaces the file instead
   // of adding a second copy of every curve.
-  const RunScalars scalars = run_scalars(run, read_coalesced(run));
+  const RunScalars scalars = run_scalars(run);
   const std::string events = out + "/" + tb::event_file_name(scalars.start_wall_time, host_name());
   write_atomic(events, tb::event_file(scalars.points, scalars.start_wall_time, scalars.descriptions));
   logger()->info("scalars: {} tags, step = epoch", scalars.descriptions.size());

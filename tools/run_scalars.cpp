@@ -3,9 +3,6 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
-#include <fstream>
-
-#include "mmphate/log.hpp"
 
 namespace mmphate::view {
 namespace {
@@ -45,54 +42,18 @@ int phase_code(const std::string& label) {
   return -1;
 }
 
-std::map<std::size_t, Coalesced> read_coalesced(const RunData& run) {
-  std::map<std::size_t, std::size_t> by_line;  // line number -> frame index
-  for (std::size_t id = 0; id < run.frames.size(); ++id)
-    if (run.frames[id].is_embedding()) by_line[run.frames[id].line] = id;
-  std::map<std::size_t, Coalesced> out;
-  if (by_line.empty()) return out;
-  std::ifstream in(run.dir + "/frames.jsonl", std::ios::binary);
-  std::string text;
-  std::size_t line_no = 0;
-  while (std::getline(in, text)) {
-    auto it = by_line.find(++line_no);
-    if (it == by_line.end()) continue;
-    // Most lines coalesce nothing: skip parsing them (inline coordinates make lines long).
-    if (text.find("\"coalesced_metrics\"") == std::string::npos && text.find("\"coalesced_epochs\"") == std::string::npos)
-      continue;
-    const Frame& f = run.frames[it->second];
-    const json j = json::parse(text, nullptr, false);
-    if (j.is_discarded() || !j.is_object() || !j.contains("frame") || !j["frame"].is_number_integer() ||
-        j["frame"].get<std::int64_t>() != f.frame) {
-      logger()->warn("frames.jsonl line {} changed since it was read (frame {}): its coalesced epochs are left out",
-                     line_no, f.frame);
-      continue;
-    }
-    Coalesced c;
-    if (j.contains("coalesced_epochs") && j["coalesced_epochs"].is_array())
-      for (const auto& e : j["coalesced_epochs"])
-        if (e.is_number_integer()) c.epochs.push_back(e.get<std::int64_t>());
-    if (j.contains("coalesced_metrics") && j["coalesced_metrics"].is_object()) c.metrics = j["coalesced_metrics"];
-    if (!c.epochs.empty() || !c.metrics.empty()) out[it->second] = std::move(c);
-  }
-  return out;
-}
-
-RunScalars run_scalars(const RunData& run, const std::map<std::size_t, Coalesced>& coalesced) {
+RunScalars run_scalars(const RunData& run) {
   RunScalars r;
   if (!run.frames.empty()) r.start_wall_time = run.frames.front().wall_time;
 
   // Pass 1: the wall time of each epoch's report (later reports win).
   std::map<std::int64_t, double> epoch_wall;
-  for (std::size_t id = 0; id < run.frames.size(); ++id) {
-    const Frame& f = run.frames[id];
+  for (const Frame& f : run.frames) {
     if (!f.is_embedding()) continue;
-    if (auto c = coalesced.find(id); c != coalesced.end()) {
-      for (std::int64_t e : c->second.epochs) epoch_wall[e] = f.wall_time;
-      for (const auto& [key, m] : c->second.metrics.items()) {
-        std::int64_t e;
-        if (parse_epoch(key, e)) epoch_wall[e] = f.wall_time;
-      }
+    for (std::int64_t e : f.coalesced_epochs) epoch_wall[e] = f.wall_time;
+    for (const auto& [key, m] : f.coalesced_metrics.items()) {
+      std::int64_t e;
+      if (parse_epoch(key, e)) epoch_wall[e] = f.wall_time;
     }
     epoch_wall[f.epoch] = f.wall_time;
   }
@@ -103,10 +64,8 @@ RunScalars run_scalars(const RunData& run, const std::map<std::size_t, Coalesced
     r.points.push_back({tag, epoch, w != epoch_wall.end() ? w->second : fallback_wall, v});
     if (!r.descriptions.count(tag)) r.descriptions[tag] = describe(tag);
   };
-  for (std::size_t id = 0; id < run.frames.size(); ++id) {
-    const Frame& f = run.frames[id];
+  for (const Frame& f : run.frames) {
     if (!f.is_embedding()) continue;
-    const auto c = coalesced.find(id);
     const json& d = f.diagnostics;
     const json* per_epoch =
         d.contains("per_epoch") && d["per_epoch"].is_object() ? &d["per_epoch"] : nullptr;
@@ -117,20 +76,18 @@ RunScalars run_scalars(const RunData& run, const std::map<std::size_t, Coalesced
     };
 
     // Coalesced epochs first: they are older than the frame's own.
-    if (c != coalesced.end()) {
-      for (const auto& [key, m] : c->second.metrics.items()) {
-        std::int64_t e;
-        if (!parse_epoch(key, e) || !m.is_object()) continue;
-        for (const auto& [name, v] : m.items())
-          if (finite_number(v)) add("metrics/" + name, e, f.wall_time, v.get<double>());
-      }
-      for (std::int64_t e : c->second.epochs) {
-        const std::ptrdiff_t p = window_pos(e);
-        if (p < 0 || !per_epoch) continue;
-        for (const auto& [name, arr] : per_epoch->items())
-          if (arr.is_array() && arr.size() == f.window_epochs.size() && finite_number(arr[static_cast<std::size_t>(p)]))
-            add("diagnostics/" + name, e, f.wall_time, arr[static_cast<std::size_t>(p)].get<double>());
-      }
+    for (const auto& [key, m] : f.coalesced_metrics.items()) {
+      std::int64_t e;
+      if (!parse_epoch(key, e) || !m.is_object()) continue;
+      for (const auto& [name, v] : m.items())
+        if (finite_number(v)) add("metrics/" + name, e, f.wall_time, v.get<double>());
+    }
+    for (std::int64_t e : f.coalesced_epochs) {
+      const std::ptrdiff_t p = window_pos(e);
+      if (p < 0 || !per_epoch) continue;
+      for (const auto& [name, arr] : per_epoch->items())
+        if (arr.is_array() && arr.size() == f.window_epochs.size() && finite_number(arr[static_cast<std::size_t>(p)]))
+          add("diagnostics/" + name, e, f.wall_time, arr[static_cast<std::size_t>(p)].get<double>());
     }
 
     for (const auto& [name, v] : f.metrics)

@@ -18,17 +18,6 @@
 
 namespace mmphate::view {
 
-// What an embedding frame says about the epochs it coalesced (docs/FRAMES.md), which the run
-// reader does not keep.
-struct Coalesced {
-  std::vector<std::int64_t> epochs;
-  nlohmann::json metrics = nlohmann::json::object();  // {"<epoch>": {name: number|null}}
-};
-
-// By index into run.frames, for the frames that coalesced epochs; read from their lines of
-// RUN_DIR/frames.jsonl. A line that no longer matches its frame is skipped with a warning.
-std::map<std::size_t, Coalesced> read_coalesced(const RunData& run);
-
 struct RunScalars {
   std::vector<tb::ScalarPoint> points;
   std::map<std::string, std::string> descriptions;  // by tag
@@ -38,7 +27,7 @@ struct RunScalars {
 // Null (NaN/Inf) values are left out. Every point of an epoch has the wall_time of the frame
 // that reported the epoch (its own, or the one that coalesced it); for an epoch reported twice
 // (a resumed run) the later report wins.
-RunScalars run_scalars(const RunData& run, const std::map<std::size_t, Coalesced>& coalesced);
+RunScalars run_scalars(const RunData& run);
 
 // Phase label -> phase/code; -1 for a word the PhaseDetector does not write.
 int phase_code(const std::string& label);

@@ -631,12 +631,13 @@ nlohmann::json FrameDiagnostics::to_json() const {
   return j;
 }
 
+// The per-epoch curves' newest values, then the scalars of the whole frame.
 const std::vector<std::string>& frame_quantity_names() {
-  static const std::vector<std::string> names = {
-      "intra_step_entropy",      "inter_step_entropy",     "spectral_intra_step_entropy",
-      "spectral_inter_step_entropy", "visualization_variance", "visualization_variance_relative",
-      "unit_change",             "visualization_variance_total", "intra_step_score",
-      "inter_step_score"};
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> n = FrameDiagnostics::per_epoch_names();
+    for (const char* scalar : {"visualization_variance_total", "intra_step_score", "inter_step_score"}) n.push_back(scalar);
+    return n;
+  }();
   return names;
 }
 
@@ -644,16 +645,10 @@ std::map<std::string, double> FrameDiagnostics::quantities() const {
   std::map<std::string, double> q;
   if (epochs.empty()) return q;
   const std::size_t last = epochs.size() - 1;
-  auto put = [&](const char* name, const std::vector<double>& v) {
+  for (const auto& name : per_epoch_names()) {
+    const std::vector<double>& v = *per_epoch(name);
     if (last < v.size() && std::isfinite(v[last])) q[name] = v[last];
-  };
-  put("intra_step_entropy", intra_step_entropy);
-  put("inter_step_entropy", inter_step_entropy);
-  put("spectral_intra_step_entropy", spectral_intra_step_entropy);
-  put("spectral_inter_step_entropy", spectral_inter_step_entropy);
-  put("visualization_variance", visualization_variance);
-  put("visualization_variance_relative", visualization_variance_relative);
-  put("unit_change", unit_change);
+  }
   if (std::isfinite(visualization_variance_total)) q["visualization_variance_total"] = visualization_variance_total;
   if (scores && !scores->intra_step.empty() && std::isfinite(scores->intra_step[0]))
     q["intra_step_score"] = scores->intra_step[0];

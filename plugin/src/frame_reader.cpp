@@ -114,6 +114,10 @@ void parse_embedding(const json& j, Frame& f) {
     for (const auto& [k, v] : j["metrics"].items())
       f.metrics.emplace_back(k, v.is_number() ? v.get<double>() : std::numeric_limits<double>::quiet_NaN());
   if (j.contains("diagnostics") && j["diagnostics"].is_object()) f.diagnostics = j["diagnostics"];
+  if (j.contains("coalesced_epochs") && j["coalesced_epochs"].is_array())
+    for (const auto& e : j["coalesced_epochs"])
+      if (e.is_number_integer()) f.coalesced_epochs.push_back(e.get<std::int64_t>());
+  if (j.contains("coalesced_metrics") && j["coalesced_metrics"].is_object()) f.coalesced_metrics = j["coalesced_metrics"];
 }
 
 }  // namespace

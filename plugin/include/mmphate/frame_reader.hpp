@@ -46,6 +46,10 @@ struct Frame {
   std::vector<int> most_active_class;  // per node, or empty
   std::vector<std::pair<std::string, double>> metrics;  // NaN for null
   nlohmann::json diagnostics = nlohmann::json::object();
+  // Epochs that arrived while the previous frame was computed (docs/FRAMES.md) and their
+  // metrics, {"<epoch>": {name: number|null}}.
+  std::vector<std::int64_t> coalesced_epochs;
+  nlohmann::json coalesced_metrics = nlohmann::json::object();
 
   // event
   std::string event, message;

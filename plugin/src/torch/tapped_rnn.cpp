@@ -163,33 +163,11 @@ std::tuple<torch::Tensor, std::tuple<torch::Tensor, torch::Tensor>> TappedLSTMIm
 }
 
 std::tuple<torch::Tensor, torch::Tensor> TappedGRUImpl::forward(const torch::Tensor& input, torch::Tensor hx) {
-  try {
-    if (by_layer()) {
-      auto r = run_by_layer(input, hx, torch::Tensor());
-      return {std::get<0>(r), std::get<1>(r)};
-    }
-    auto out = inner->forward(input, std::move(hx));
-    offer_output(std::get<0>(out));
-    return out;
-  } catch (...) {
-    note_failure();
-    throw;
-  }
+  return forward_one_state(input, std::move(hx));
 }
 
 std::tuple<torch::Tensor, torch::Tensor> TappedRNNImpl::forward(const torch::Tensor& input, torch::Tensor hx) {
-  try {
-    if (by_layer()) {
-      auto r = run_by_layer(input, hx, torch::Tensor());
-      return {std::get<0>(r), std::get<1>(r)};
-    }
-    auto out = inner->forward(input, std::move(hx));
-    offer_output(std::get<0>(out));
-    return out;
-  } catch (...) {
-    note_failure();
-    throw;
-  }
+  return forward_one_state(input, std::move(hx));
 }
 
 }  // namespace mmphate::torchlayer

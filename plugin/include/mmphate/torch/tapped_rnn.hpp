@@ -196,6 +196,22 @@ class TappedImpl : public torch::nn::Cloneable<Derived> {
     return detail::forward_by_layer(inner->options_base, inner->all_weights(), this->is_training(), input, h0, c0,
                                     slots_, Derived::kKind, name_);
   }
+  // The forward of modules with one state tensor (GRU, RNN): fused, or layer by layer while
+  // an inner layer is recorded; a throw marks the failing slot.
+  std::tuple<torch::Tensor, torch::Tensor> forward_one_state(const torch::Tensor& input, torch::Tensor hx) {
+    try {
+      if (by_layer()) {
+        auto r = run_by_layer(input, hx, torch::Tensor());
+        return {std::get<0>(r), std::get<1>(r)};
+      }
+      auto out = inner->forward(input, std::move(hx));
+      offer_output(std::get<0>(out));
+      return out;
+    } catch (...) {
+      note_failure();
+      throw;
+    }
+  }
 
  private:
   void make_slots() {
