@@ -138,6 +138,26 @@ TEST(FrameReader, RejectsInconsistentFrames) {
   EXPECT_THROW(parse_frame(json::array()), Error);
 }
 
+// Found by fuzzing (tests/fuzz): node_index steps 2^31 - 1 allocated 8 GB of step_index,
+// units 2^32 + 1 were narrowed to 1, a window of 2^62 + 1 steps overflowed the node count
+// check (UB), and a 40 000-deep diagnostics block overflowed the stack when copied.
+TEST(FrameReader, HugeLayoutsWindowsAndDeepLinesAreRefused) {
+  EXPECT_THROW(parse_node_layout(json{{"steps", 2147483647}, {"units", 2}}, "ni"), Error);
+  EXPECT_THROW(parse_node_layout(json{{"steps", 1}, {"units", 4294967297LL}}, "ni"), Error);
+  EXPECT_THROW(parse_node_layout(json{{"steps", 100000}, {"units", 100000}}, "ni"), Error);
+  EXPECT_EQ(parse_node_layout(json{{"steps", 1000}, {"units", 1000}}, "ni").units_meta.size(), 1000u);
+  json j = embedding_line();
+  j["window"] = {{"epochs", {0, 1, 2, 3}}, {"steps", (1LL << 62) + 1}, {"units", 1}};
+  EXPECT_THROW(parse_frame(j), Error);
+  RunData run;
+  std::string deep = embedding_line().dump();
+  deep.insert(deep.size() - 1, ",\"data\":" + std::string(40000, '[') + std::string(40000, ']'));
+  parse_frames_text(deep + "\n" + embedding_line().dump() + "\n", run);
+  EXPECT_EQ(run.frames.size(), 1u);
+  ASSERT_EQ(run.warnings.size(), 1u);
+  EXPECT_NE(run.warnings[0].find("nested deeper than 100 levels"), std::string::npos) << run.warnings[0];
+}
+
 TEST(FrameReader, SidecarMustStayInsideTheRunAndMatchItsShape) {
   const std::string d = tmp_dir("sidecar");
   write(d + "/node_index.json", R"({"schema_version":1,"steps":2,"units":2})");

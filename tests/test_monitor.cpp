@@ -238,6 +238,30 @@ TEST(MonitorRun, EarlyStoppingOnAMetricStopsAndSaysWhy) {
   EXPECT_EQ(stops[0]["epoch"], 4);
 }
 
+// Found by fuzzing (tests/fuzz): a 40 000-deep value overflowed the stack (the error message
+// dumped it), a budget of 1e300 MB was cast to size_t (UB), and a huge value made a huge message.
+TEST(MonitorConfig, HostileFilesAreCleanErrors) {
+  const fs::path dir = test_dir("monitor_hostile_config");
+  fs::create_directories(dir);
+  const std::string path = (dir / "config.json").string();
+  auto file_error = [&](const std::string& text) {
+    std::ofstream(path, std::ios::binary | std::ios::trunc) << text;
+    return mmphate::testing::error_of([&] { load_monitor_config(path); });
+  };
+  std::string e = file_error(R"({"updater": {"full_below_nodes": )" + std::string(40000, '[') +
+                             std::string(40000, ']') + "}}");
+  EXPECT_NE(e.find("nested deeper than 100 levels"), std::string::npos) << e;
+  e = file_error(R"({"retention": {"memory_budget_mb": 1e300}})");
+  EXPECT_NE(e.find("memory_budget_mb"), std::string::npos) << e;
+  EXPECT_NE(e.find("<= 1e12"), std::string::npos) << e;
+  e = file_error(R"({"frames": {"decimals": ")" + std::string(100000, 'x') + "\"}}");
+  EXPECT_NE(e.find("frames.decimals"), std::string::npos) << e;
+  EXPECT_LT(e.size(), 400u) << "the value is cut in the message";
+  e = file_error(R"({"frames": {"decimals": -1e400}})");
+  EXPECT_NE(e.find("invalid JSON"), std::string::npos) << e;
+  fs::remove_all(dir);
+}
+
 TEST(MonitorConfig, ErrorsNameTheKeyAndWhatIsAllowed) {
   std::string e = config_error({{"updater", {{"full_evry", 3}}}});
   EXPECT_NE(e.find("full_evry"), std::string::npos) << e;

@@ -304,6 +304,23 @@ TEST(Npy, TrailingBytesThrow) {
   expect_read_error(p, {"8 unexpected trailing byte(s)", "48 bytes"});
 }
 
+// Found by fuzzing (tests/fuzz): a shape that is not a tuple threw std::out_of_range
+// ('shape': with no value) or was read as a 0-d array ('shape': 12), and a file that ends
+// inside the version bytes had them read uninitialised.
+TEST(Npy, ShapeMustBeATupleAndTheVersionComplete) {
+  TempDir dir;
+  const std::string p = dir.file("shape.npy");
+  write_raw_npy(p, "{'descr': '<f8', 'fortran_order': False, 'shape': 12, }", bytes_of(std::vector<double>{1.0}));
+  expect_read_error(p, {"malformed shape '12'", "tuple"});
+  write_raw_npy(p, "{'descr': '<f8', 'fortran_order': False, 'shape':}", {});
+  expect_read_error(p, {"malformed shape", "tuple"});
+  {
+    std::ofstream out(p, std::ios::binary | std::ios::trunc);
+    out.write("\x93NUMPY\x01", 7);
+  }
+  expect_read_error(p, {"truncated .npy header"});
+}
+
 // Output paths that are not regular files: a FIFO is refused (before: replaced by a regular
 // file through the temporary + rename), a symbolic link keeps being a link and its target
 // gets the data, a dangling link creates its target.

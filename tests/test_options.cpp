@@ -1,8 +1,11 @@
 // Unit tests of Options: defaults, validate() naming the offending field, and the parsers.
 #include "mmphate/option_table.hpp"
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cmath>
+#include <fstream>
+#include <cstdio>
 #include <functional>
 #include <limits>
 #include <string>
@@ -298,4 +301,22 @@ TEST(OptionsJson, MonitorConfigEmbeddingIsBounded) {
     mmphate::apply_monitor_json(cfg, nlohmann::json::parse(R"({"embedding": {"knn": 4294967301}})"), "mon.json");
   });
   EXPECT_NE(w.find("knn = 4294967301"), std::string::npos) << w;
+}
+
+// Found by fuzzing (tests/fuzz): a number beyond double (1e999) is nlohmann's out_of_range,
+// which leaked past the handler of parse_error; nesting deeper than any config is refused
+// before anything recurses over it.
+TEST(OptionsJson, NumberBeyondDoubleAndDeepNestingAreCleanErrors) {
+  const std::string path = ::testing::TempDir() + "/mmphate_options_" + std::to_string(::getpid()) + ".json";
+  auto file_error = [&](const std::string& text) {
+    std::ofstream(path, std::ios::binary | std::ios::trunc) << text;
+    mmphate::Options o;
+    return mmphate::testing::error_of([&] { mmphate::cli::apply_options_file(o, path); });
+  };
+  std::string e = file_error(R"({"knn": 5, "decay": 1e999})");
+  EXPECT_NE(e.find("invalid JSON"), std::string::npos) << e;
+  EXPECT_NE(e.find("1e999"), std::string::npos) << e;
+  e = file_error("{\"knn\": " + std::string(50000, '[') + std::string(50000, ']') + "}");
+  EXPECT_NE(e.find("nested deeper than 100 levels"), std::string::npos) << e;
+  std::remove(path.c_str());
 }

@@ -1,12 +1,14 @@
 // Private helpers for the small JSON option blocks of the diagnostics, the phase detector and
 // early stopping: typed reads whose errors name the source, the key, the value and what is
-// allowed, and the unknown-key check that lists the valid keys.
+// allowed, and the unknown-key check that lists the valid keys. Also the parser of untrusted
+// JSON text (config files, node_index.json, frame lines) shared by the readers.
 #pragma once
 #include <cmath>
 #include <cstdint>
 #include <limits>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -33,9 +35,56 @@ inline void check_keys(const nlohmann::json& config, const std::vector<std::stri
   }
 }
 
+// Nesting depth beyond which JSON text is refused: nlohmann::json copies and dumps recurse
+// once per level, so a hostile file of 100 000 '[' overflowed the stack of a reader. mmphate's
+// own files nest at most 5 levels.
+constexpr int kMaxJsonDepth = 100;
+
+// Throws unless the brackets of `text` (outside strings) nest at most kMaxJsonDepth deep.
+// Text that is not JSON passes or fails here at will: the parser rejects it anyway.
+inline void check_json_depth(std::string_view text) {
+  int depth = 0;
+  bool in_string = false, escaped = false;
+  for (const char c : text) {
+    if (in_string) {
+      if (escaped) escaped = false;
+      else if (c == '\\') escaped = true;
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > kMaxJsonDepth)
+        throw Error("JSON nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+}
+
+// Parses untrusted JSON text. Too deep nesting and every error of nlohmann::json (syntax, and
+// out_of_range for a number beyond double such as 1e999) become one Error naming the source.
+inline nlohmann::json parse_untrusted_json(std::string_view text, const std::string& source) {
+  try {
+    check_json_depth(text);
+    return nlohmann::json::parse(text.begin(), text.end());
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(source + ": invalid JSON: " + e.what());
+  } catch (const Error& e) {
+    throw Error(source + ": invalid JSON: " + e.what());
+  }
+}
+
+// A value as JSON text for a message, cut to 80 characters so that a huge value keeps the
+// message one short line (and invalid UTF-8 in a string built by a caller cannot throw).
+inline std::string brief_json(const nlohmann::json& v) {
+  std::string s = v.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  if (s.size() > 80) s = s.substr(0, 77) + "...";
+  return s;
+}
+
 inline Error type_error(const std::string& source, const std::string& key, const nlohmann::json& v,
                         const std::string& expected) {
-  return Error(source + ": key '" + key + "' = " + v.dump() + ": expected " + expected);
+  return Error(source + ": key '" + key + "' = " + brief_json(v) + ": expected " + expected);
 }
 
 inline bool read_bool(const nlohmann::json& v, const std::string& key, const std::string& source) {

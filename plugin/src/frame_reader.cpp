@@ -11,6 +11,7 @@
 #include <memory>
 #include <sstream>
 
+#include "config_json.hpp"
 #include "mmphate/error.hpp"
 #include "mmphate/frame_json.hpp"
 #include "mmphate/log.hpp"
@@ -54,8 +55,11 @@ std::string need_string(const json& j, const char* key) {
   return v.get<std::string>();
 }
 
-// Grid sizes are bounded so that a hostile frame cannot request a huge allocation.
+// Grid sizes are bounded so that a hostile frame cannot request a huge allocation. The
+// layout's tables (one entry per step and per unit) are filled in when absent, so each side
+// is bounded as well.
 constexpr std::int64_t kMaxNodes = std::int64_t(1) << 28;
+constexpr std::int64_t kMaxLayoutSide = 1000000;
 
 void parse_embedding(const json& j, Frame& f) {
   f.n_nodes = need_int(j, "n_nodes");
@@ -74,7 +78,11 @@ void parse_embedding(const json& j, Frame& f) {
   }
   const std::int64_t steps = need_int(w, "steps"), units = need_int(w, "units");
   if (steps < 1 || units < 1) throw Error("window.steps and window.units must be positive");
-  if (static_cast<std::int64_t>(f.window_epochs.size()) * steps * units != f.n_nodes)
+  // Every factor and partial product is checked against n_nodes (<= 2^28) before the next
+  // multiplication: the unchecked product of huge steps and units overflowed (UB).
+  const auto n_epochs = static_cast<std::int64_t>(f.window_epochs.size());
+  if (steps > f.n_nodes || units > f.n_nodes || n_epochs > f.n_nodes || n_epochs * steps > f.n_nodes ||
+      n_epochs * steps * units != f.n_nodes)
     throw Error("n_nodes " + std::to_string(f.n_nodes) + " is not window epochs x steps x units (" +
                 std::to_string(f.window_epochs.size()) + " x " + std::to_string(steps) + " x " + std::to_string(units) + ")");
   f.window_steps = static_cast<int>(steps);
@@ -137,9 +145,14 @@ NodeLayout parse_node_layout(const json& j, const std::string& where) {
   try {
     if (!j.is_object()) throw Error("not a JSON object");
     NodeLayout l;
-    l.steps = static_cast<int>(need_int(j, "steps"));
-    l.units = static_cast<int>(need_int(j, "units"));
-    if (l.steps < 1 || l.units < 1) throw Error("steps and units must be positive");
+    // Checked before the narrowing and the tables below: steps 2^31 - 1 allocated 8 GB.
+    const std::int64_t steps = need_int(j, "steps"), units = need_int(j, "units");
+    if (steps < 1 || units < 1) throw Error("steps and units must be positive");
+    if (steps > kMaxLayoutSide || units > kMaxLayoutSide || steps * units > kMaxNodes)
+      throw Error("steps " + std::to_string(steps) + " x units " + std::to_string(units) + " out of range (each <= " +
+                  std::to_string(kMaxLayoutSide) + ", product <= " + std::to_string(kMaxNodes) + ")");
+    l.steps = static_cast<int>(steps);
+    l.units = static_cast<int>(units);
     if (j.contains("step_index") && j["step_index"].is_array())
       for (const auto& v : j["step_index"]) l.step_index.push_back(v.is_number_integer() ? v.get<int>() : -1);
     if (static_cast<int>(l.step_index.size()) != l.steps) {
@@ -209,6 +222,7 @@ void parse_frames_text(const std::string& text, RunData& run) {
     pos = nl + 1;
     if (sv.find_first_not_of(" \t\r") == std::string_view::npos) continue;
     try {
+      detail::check_json_depth(sv);  // the frame's copies of diagnostics/data recurse per level
       const json j = json::parse(sv.begin(), sv.end());
       Frame f = parse_frame(j);
       f.line = line;
@@ -228,13 +242,7 @@ RunData read_run(const std::string& dir) {
   RunData run;
   run.dir = dir;
   const std::string ni = dir + "/node_index.json";
-  json layout;
-  try {
-    layout = json::parse(read_file(ni));
-  } catch (const json::exception& e) {
-    throw Error(ni + ": not valid JSON (" + std::string(e.what()) + ")");
-  }
-  run.layout = parse_node_layout(layout, ni);
+  run.layout = parse_node_layout(detail::parse_untrusted_json(read_file(ni), ni), ni);
   parse_frames_text(read_file(dir + "/frames.jsonl"), run);
   for (const auto& w : run.warnings) logger()->warn("{}/frames.jsonl: {}", dir, w);
   for (const auto& f : run.frames)

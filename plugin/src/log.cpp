@@ -1,23 +1,25 @@
 #include "mmphate/log.hpp"
 
-#include <mutex>
+#include <utility>
 
 #include <spdlog/sinks/stdout_color_sinks.h>
 
 namespace mmphate {
 
 std::shared_ptr<spdlog::logger> logger() {
-  static std::once_flag once;
-  static std::shared_ptr<spdlog::logger> log;
-  std::call_once(once, [] {
-    log = spdlog::get("mmphate");
-    if (!log) {
-      log = spdlog::stderr_color_mt("mmphate");
-      log->set_level(spdlog::level::warn);
-      log->set_pattern("[%H:%M:%S.%e] [%n] [%l] %v");
+  // Never destroyed: a thread may log while the process exits, after static destructors ran
+  // (a monitor's updater thread that shutdown stopped waiting for; ASan found the destroyed
+  // shared_ptr read in MonitorRun.ShutdownDoesNotHangOnASlowFrame).
+  static std::shared_ptr<spdlog::logger>* const log = [] {
+    auto l = spdlog::get("mmphate");
+    if (!l) {
+      l = spdlog::stderr_color_mt("mmphate");
+      l->set_level(spdlog::level::warn);
+      l->set_pattern("[%H:%M:%S.%e] [%n] [%l] %v");
     }
-  });
-  return log;
+    return new std::shared_ptr<spdlog::logger>(std::move(l));
+  }();
+  return *log;
 }
 
 ScopedStage::ScopedStage(StageTimes& times, std::string name)

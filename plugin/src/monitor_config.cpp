@@ -2,6 +2,7 @@
 
 #include <fstream>
 #include <functional>
+#include <iterator>
 #include <utility>
 #include <vector>
 
@@ -100,7 +101,8 @@ void apply_retention(RetentionPolicy& p, bool& save, const nlohmann::json& j, co
       .custom("memory_budget_mb",
               [&](const nlohmann::json& v, const std::string& path) {
                 const double mb = read_number(v, path, src);
-                if (!(mb > 0)) throw type_error(src, path, v, "a number > 0");
+                // Bounded above: a larger value does not fit size_t bytes (the cast was UB).
+                if (!(mb > 0 && mb <= 1e12)) throw type_error(src, path, v, "a number > 0 and <= 1e12");
                 p.memory_budget_bytes = static_cast<std::size_t>(mb * 1024.0 * 1024.0);
               })
       .custom("step_sampling", choice<StepSampling>(p.step_sampling,
@@ -239,14 +241,11 @@ void apply_monitor_json(MonitorConfig& cfg, const nlohmann::json& config, const 
 }
 
 MonitorConfig load_monitor_config(const std::string& path) {
-  std::ifstream in(path);
+  std::ifstream in(path, std::ios::binary);
   if (!in) throw Error("cannot open monitor config '" + path + "'");
-  nlohmann::json j;
-  try {
-    in >> j;
-  } catch (const std::exception& e) {
-    throw Error("monitor config '" + path + "' is not valid JSON: " + e.what());
-  }
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // Depth-limited: a deeply nested value once overflowed the stack in an error message's dump().
+  const nlohmann::json j = parse_untrusted_json(text, "monitor config '" + path + "'");
   MonitorConfig cfg;
   apply_monitor_json(cfg, j, path);
   return cfg;

@@ -64,6 +64,9 @@ std::string shape_string(const std::vector<std::size_t>& shape) {
 // Dimensions are decimal integers >= 1: a negative, empty (0) or non-numeric entry is an
 // error, as is a shape whose element count overflows.
 std::vector<std::size_t> parse_shape(const std::string& text, const std::string& path) {
+  // A tuple: an empty value threw std::out_of_range from substr, and 'shape': 12 read as ().
+  if (text.size() < 2 || text.front() != '(' || text.back() != ')')
+    throw Error(path + ": malformed shape '" + text.substr(0, 40) + "' in .npy header (expected a tuple such as (3, 4))");
   std::vector<std::size_t> shape;
   std::string inner = text.substr(1, text.size() - 2);
   std::stringstream ss(inner);
@@ -212,8 +215,9 @@ NpyArray read_npy(const std::string& path) {
   in.read(magic, 6);
   if (!in || std::memcmp(magic, "\x93NUMPY", 6) != 0)
     throw Error(path + ": not a .npy file (bad magic bytes)");
-  unsigned char ver[2];
+  unsigned char ver[2] = {0, 0};
   in.read(reinterpret_cast<char*>(ver), 2);
+  if (!in) throw Error(path + ": truncated .npy header");  // before: the version was read uninitialised
   std::size_t hlen = 0;
   if (ver[0] == 1) {
     unsigned char b[2];

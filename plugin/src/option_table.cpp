@@ -5,9 +5,11 @@
 #include <cstdint>
 #include <cstdlib>
 #include <fstream>
+#include <iterator>
 #include <limits>
 #include <sstream>
 
+#include "config_json.hpp"
 #include "mmphate/error.hpp"
 
 namespace mmphate::cli {
@@ -170,15 +172,11 @@ void apply_options_json(Options& opt, const nlohmann::json& config, const std::s
 }
 
 void apply_options_file(Options& opt, const std::string& path) {
-  std::ifstream in(path);
+  std::ifstream in(path, std::ios::binary);
   if (!in) throw Error("cannot open config '" + path + "'");
-  nlohmann::json config;
-  try {
-    config = nlohmann::json::parse(in);
-  } catch (const nlohmann::json::parse_error& e) {
-    throw Error(path + ": invalid JSON: " + e.what());
-  }
-  apply_options_json(opt, config, path);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // Not only parse_error: a number beyond double (1e999) is json's out_of_range, which leaked.
+  apply_options_json(opt, detail::parse_untrusted_json(text, path), path);
 }
 
 nlohmann::json options_to_json(const Options& opt) {
