@@ -1,4 +1,5 @@
-// Access to the reference fixtures in ../shared/fixtures (path fixed at configure time).
+// Access to the reference fixtures in tests/fixtures/ (README.md there; path fixed at configure
+// time with MMPHATE_FIXTURES_DIR).
 #pragma once
 #include <fstream>
 #include <string>
@@ -21,15 +22,22 @@ inline nlohmann::json reference_json(const std::string& name) {
   return nlohmann::json::parse(in);
 }
 
-// Reference kernel in coordinate form as a sparse matrix.
+// Reference kernel as a sparse matrix. The fixture stores the upper triangle (col >= row) in
+// coordinate form (kernel_upper_{rows,cols,vals}.npy); the reference kernel is exactly
+// symmetric (checked when the fixture was made), so mirroring rebuilds it entry for entry.
 inline SparseMatrix reference_kernel(const std::string& name, Index n) {
-  const auto rows = read_npy(fixture_path(name + "/kernel_rows.npy")).to_int64();
-  const auto cols = read_npy(fixture_path(name + "/kernel_cols.npy")).to_int64();
-  const auto vals = read_npy(fixture_path(name + "/kernel_vals.npy")).to_double();
+  const auto rows = read_npy(fixture_path(name + "/kernel_upper_rows.npy")).to_int64();
+  const auto cols = read_npy(fixture_path(name + "/kernel_upper_cols.npy")).to_int64();
+  const auto vals = read_npy(fixture_path(name + "/kernel_upper_vals.npy")).to_double();
+  if (rows.size() != vals.size() || cols.size() != vals.size())
+    throw std::runtime_error("fixture " + name + ": kernel_upper_* arrays differ in length");
   std::vector<Triplet> t;
-  t.reserve(vals.size());
-  for (std::size_t i = 0; i < vals.size(); ++i)
+  t.reserve(2 * vals.size());
+  for (std::size_t i = 0; i < vals.size(); ++i) {
+    if (cols[i] < rows[i]) throw std::runtime_error("fixture " + name + ": kernel entry below the diagonal");
     t.emplace_back(static_cast<int>(rows[i]), static_cast<int>(cols[i]), vals[i]);
+    if (cols[i] != rows[i]) t.emplace_back(static_cast<int>(cols[i]), static_cast<int>(rows[i]), vals[i]);
+  }
   SparseMatrix K(n, n);
   K.setFromTriplets(t.begin(), t.end());
   return K;

@@ -1,4 +1,4 @@
-// Parity with the Python reference on every fixture (../shared/fixtures/README.md):
+// Parity with the Python reference on every fixture (tests/fixtures/README.md):
 // kernel entry by entry (relative 1e-6), interslice bandwidth, von Neumann entropy and the
 // automatic t, the diffusion potential (relative 1e-5), and the embedding's 10-NN agreement
 // with the reference (at least the reference-vs-reference floor minus 0.05; 0.90 where the
@@ -27,17 +27,34 @@ double agreement_floor(const nlohmann::json& ref) {
 }
 
 // Relative 1e-5 on the potential, measured against the potential's scale (entries can be
-// near zero where relative error is meaningless).
+// near zero where relative error is meaningless). ref holds the reference rows listed in rows.
 void expect_potential_rows(const Matrix& U, const RowMatrix& ref, const std::vector<std::int64_t>& rows) {
+  ASSERT_FALSE(rows.empty());
+  ASSERT_EQ(static_cast<Index>(rows.size()), ref.rows());
+  ASSERT_EQ(U.cols(), ref.cols());
   double worst = 0;
   for (std::size_t k = 0; k < rows.size(); ++k) {
     const Index r = rows[k];
+    ASSERT_TRUE(r >= 0 && r < U.rows()) << "potential row " << r;
     for (Index c = 0; c < U.cols(); ++c) {
       const double a = U(r, c), b = ref(static_cast<Index>(k), c);
       worst = std::max(worst, std::abs(a - b) / std::max(std::abs(b), 1e-3));
     }
   }
   EXPECT_LT(worst, 1e-5) << "potential differs from the reference";
+}
+
+// The fixture's potential: a subset of the reference's rows (potential_rows.npy) and their
+// row numbers (potential_row_index.npy); see tests/fixtures/README.md.
+void expect_reference_potential(const std::string& name, const Matrix& U) {
+  const RowMatrix refU = read_npy_matrix(fixture_path(name + "/potential_rows.npy"));
+  const auto rows = read_npy(fixture_path(name + "/potential_row_index.npy")).to_int64();
+  expect_potential_rows(U, refU, rows);
+}
+
+// The kernel rebuilt from the fixture has as many entries as the reference reported.
+void expect_reference_kernel_size(const nlohmann::json& ref, const SparseMatrix& R) {
+  EXPECT_EQ(R.nonZeros(), ref["runs"]["seed42"]["kernel_nnz"].get<Index>());
 }
 
 struct MultisliceCase {
@@ -55,8 +72,7 @@ MultisliceCase load_multislice(const std::string& name) {
   return c;
 }
 
-void check_multislice_deterministic_stages(const std::string& name, const std::string& potential_file,
-                                           const std::string& rows_file) {
+void check_multislice_deterministic_stages(const std::string& name) {
   const auto ref = reference_json(name);
   const Options opt = Options::mphate();
   MultisliceCase c = load_multislice(name);
@@ -64,6 +80,7 @@ void check_multislice_deterministic_stages(const std::string& name, const std::s
   const SparseMatrix K = multislice_kernel(c.features, c.slices, c.units, opt, &info);
   EXPECT_NEAR(info.interslice_eps, ref["interslice_eps"].get<double>(), 1e-12);
   const SparseMatrix R = reference_kernel(name, K.rows());
+  expect_reference_kernel_size(ref, R);
   EXPECT_EQ(K.nonZeros(), R.nonZeros());
   Index mismatch = 0;
   EXPECT_LT(max_relative_difference(K, R, &mismatch), 1e-6);
@@ -79,14 +96,7 @@ void check_multislice_deterministic_stages(const std::string& name, const std::s
 
   Matrix U = matrix_power(P, t);
   potential_transform(U, opt.gamma);
-  const RowMatrix refU = read_npy_matrix(fixture_path(name + "/" + potential_file));
-  std::vector<std::int64_t> rows;
-  if (rows_file.empty()) {
-    for (Index i = 0; i < refU.rows(); ++i) rows.push_back(i);
-  } else {
-    rows = read_npy(fixture_path(name + "/" + rows_file)).to_int64();
-  }
-  expect_potential_rows(U, refU, rows);
+  expect_reference_potential(name, U);
 }
 
 }  // namespace
@@ -96,6 +106,8 @@ TEST(ParityTree, KernelMatchesReference) {
   const Options opt = Options::phate();
   const SparseMatrix K = phate_kernel(X, opt);
   const SparseMatrix R = reference_kernel("tree_phate", X.rows());
+  expect_reference_kernel_size(reference_json("tree_phate"), R);
+  EXPECT_EQ(K.nonZeros(), R.nonZeros());
   Index mismatch = 0;
   EXPECT_LT(max_relative_difference(K, R, &mismatch), 1e-6);
   EXPECT_EQ(mismatch, 0);
@@ -121,10 +133,7 @@ TEST(ParityTree, AutomaticTAndPotential) {
   EXPECT_EQ(t, ref["runs"]["seed42"]["optimal_t"].get<int>());
   Matrix U = matrix_power(P, t);
   potential_transform(U, opt.gamma);
-  const RowMatrix refU = read_npy_matrix(fixture_path("tree_phate/potential.npy"));
-  std::vector<std::int64_t> rows;
-  for (Index i = 0; i < refU.rows(); ++i) rows.push_back(i);
-  expect_potential_rows(U, refU, rows);
+  expect_reference_potential("tree_phate", U);
 }
 
 TEST(ParityTree, EmbeddingAgreement) {
@@ -143,7 +152,7 @@ TEST(ParityTree, EmbeddingAgreement) {
 
 TEST(ParitySynthetic, DeterministicStages) {
   MMPHATE_SKIP_UNDER_ASAN();
-  check_multislice_deterministic_stages("synthetic_mphate", "potential.npy", "");
+  check_multislice_deterministic_stages("synthetic_mphate");
 }
 
 TEST(ParitySynthetic, EmbeddingAgreement) {
@@ -179,7 +188,7 @@ TEST(ParitySynthetic, ClassicalMdsMatchesReference) {
 
 TEST(ParityLstm8, DeterministicStages) {
   MMPHATE_SKIP_UNDER_ASAN();
-  check_multislice_deterministic_stages("lstm16_8epochs", "potential_rows.npy", "potential_row_index.npy");
+  check_multislice_deterministic_stages("lstm16_8epochs");
 }
 
 TEST(ParityLstm8, EmbeddingAgreement) {

@@ -40,8 +40,8 @@ PreparedTrace prepare_trace(const RowMatrix& raw, const TraceShape& shape, const
     throw Error("1 probe: z-scoring across probes needs at least 2 (use more probes or normalize = false)");
   if (opt.normalize && shape.probes < 5)
     logger()->warn("only {} probes: z-scored responses lie on a sphere of dimension {}, so many nodes coincide "
-                   "(2 probes leave just two distinct directions); use at least 5 probes (METHOD.md uses 2 per class "
-                   "and more)", shape.probes, shape.probes - 2);
+                   "(2 probes leave just two distinct directions); use at least 5 probes (2 per class "
+                   "or more; docs/METHOD.md section 1)", shape.probes, shape.probes - 2);
   if (raw.rows() != shape.nodes() || raw.cols() != shape.probes)
     throw Error("trace has " + std::to_string(raw.rows()) + " x " + std::to_string(raw.cols()) +
                 " values but the shape [" + std::to_string(shape.epochs) + ", " + std::to_string(shape.steps) +

@@ -1,4 +1,4 @@
-// Affinity kernels (METHOD.md section 2).
+// Affinity kernels (docs/METHOD.md section 2).
 //
 // Alpha-decay kernel with adaptive bandwidth:
 //   K(i,j) = exp(-(d(i,j) / sigma_i)^alpha),  sigma_i = distance to the k-th nearest other point,

@@ -1,4 +1,4 @@
-// Landmarks (METHOD.md section 3.1): when there are more nodes than n_landmark, nodes are
+// Landmarks (docs/METHOD.md section 3.1): when there are more nodes than n_landmark, nodes are
 // grouped by spectral clustering of the diffusion operator and diffusion runs between groups.
 //  * features: diffusion-map coordinates D^-1/2 u_k * lambda_k of the n_svd eigenpairs of
 //    largest magnitude of A = D^-1/2 K D^-1/2;

@@ -1,4 +1,4 @@
-// Multidimensional scaling of a dense distance matrix (METHOD.md section 3.4).
+// Multidimensional scaling of a dense distance matrix (docs/METHOD.md section 3.4).
 //  * classical_mds: D squared, double-centred; coordinates are the leading principal
 //    components of that matrix's rows, i.e. eigenvector * |eigenvalue| (the reference's
 //    scaling, not the textbook square root).

@@ -1,4 +1,4 @@
-// Multislice kernels of M-PHATE / MM-PHATE (METHOD.md section 2; design in docs/MULTISLICE.md).
+// Multislice kernels of M-PHATE / MM-PHATE (docs/METHOD.md section 2; design in docs/MULTISLICE.md).
 //
 // Graph rows are the nodes of a NodeIndex (trace.hpp); a node's features are its (z-scored)
 // responses over the probe set. Both modes share:

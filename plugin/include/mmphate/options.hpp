@@ -1,6 +1,6 @@
 // Options: every parameter of the PHATE / multislice PHATE engine in one struct.
 // Field defaults are plain PHATE's; Options::mphate() returns the M-PHATE / MM-PHATE
-// reference defaults (METHOD.md section 3). validate() throws mmphate::Error naming the
+// reference defaults (docs/METHOD.md section 3). validate() throws mmphate::Error naming the
 // field, the value and the allowed range.
 #pragma once
 #include <cstdint>

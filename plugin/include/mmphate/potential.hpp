@@ -1,4 +1,4 @@
-// Diffusion potential (METHOD.md section 3.3): P^t, then elementwise
+// Diffusion potential (docs/METHOD.md section 3.3): P^t, then elementwise
 //   gamma = 1:  -log(P^t + 1e-7)
 //   else:       (P^t)^c / c with c = (1 - gamma) / 2   (gamma = 0: 2 sqrt(P^t))
 #pragma once

@@ -1,4 +1,4 @@
-// Community-structure scores of a multislice embedding (METHOD.md section 4).
+// Community-structure scores of a multislice embedding (docs/METHOD.md section 4).
 //
 // Neighbourhood preservation: for a node i and a group G(i) of comparable nodes, the overlap
 // |kNN_trace(i) ∩ kNN_embedding(i)| / k, where both neighbour sets are taken among G(i) \ {i},

@@ -1,4 +1,4 @@
-// Automatic diffusion time (METHOD.md section 3.2).
+// Automatic diffusion time (docs/METHOD.md section 3.2).
 // H[i] = -sum q log q with q = s^(i+1) / sum(s^(i+1)) + machine epsilon, s the singular
 // values of the diffusion operator, for i = 0 .. t_max-1. t is the knee of H: the break
 // index b in 1 .. t_max-2 minimising the summed absolute residuals of two least-squares

@@ -23,7 +23,7 @@
 
 namespace mmphate::torchlayer {
 
-// The fixed probe set (METHOD.md's trace set): inputs [S, ...] and one label per probe.
+// The fixed probe set (docs/METHOD.md section 1): inputs [S, ...] and one label per probe.
 // Variable-length probes: `lengths` (one per probe) marks the steps at or beyond the shortest
 // probe as padding; padding steps are stored but never become graph nodes (a node needs the
 // unit's response to every probe).
