@@ -195,6 +195,24 @@ IncrementalEmbedder::Decision IncrementalEmbedder::decide(const SnapshotStore::V
   return d;
 }
 
+RowMatrix IncrementalEmbedder::previous_basis(const WindowKernel& w, const Decision& d) const {
+  const Index n = w.nodes.size(), per_epoch = w.nodes.shape.steps * w.nodes.shape.units;
+  Index cols = 0, known = 0;
+  for (const EpochState* es : d.state_at)
+    if (es && es->basis.cols() > 0) cols = es->basis.cols();
+  if (cols == 0) return {};
+  RowMatrix B = RowMatrix::Constant(n, cols, kNaN);
+  for (Index r = 0; r < n; ++r) {
+    const Index grid = w.nodes.full_id[r];
+    const EpochState* es = d.state_at[static_cast<std::size_t>(grid / per_epoch)];
+    if (es && es->basis.cols() == cols && std::isfinite(es->basis(grid % per_epoch, 0))) {
+      B.row(r) = es->basis.row(grid % per_epoch);
+      ++known;
+    }
+  }
+  return known > 0 ? B : RowMatrix();
+}
+
 void IncrementalEmbedder::embed_full(const WindowKernel& w, const Decision& d, FrameEmbedding& fe,
                                      std::vector<int>& global_of) {
   fe.full = true;
@@ -211,10 +229,14 @@ void IncrementalEmbedder::embed_full(const WindowKernel& w, const Decision& d, F
     std::vector<int> group_of;
     int count = 0;
     if (landmarks) {
+      ClusterWarmStart ws;
+      ws.prior = d.prior;
+      ws.basis = previous_basis(w, d);
       KMeansResult km = cluster_landmarks(w.K, opt_.n_landmark, opt_.n_svd, opt_.seed, opt_.threads, &fe.times,
-                                          opt_.svd_power_iterations);
+                                          opt_.svd_power_iterations, &ws);
       group_of = std::move(km.labels);
       count = km.n_clusters;
+      basis_ = std::move(ws.basis);
     } else {
       group_of.resize(static_cast<std::size_t>(n));
       for (Index r = 0; r < n; ++r) group_of[r] = static_cast<int>(r);
@@ -373,6 +395,8 @@ void IncrementalEmbedder::remember(const SnapshotStore::View& view, const Decisi
     es.cluster.assign(static_cast<std::size_t>(per_epoch), -1);
     es.coords = RowMatrix::Constant(per_epoch, dims, kNaN);
     es.since_full = !fe.full && (d.state_at[p] == nullptr || d.state_at[p]->since_full);
+    if (basis_.rows() == n) es.basis = RowMatrix::Constant(per_epoch, basis_.cols(), kNaN);
+    else if (d.state_at[p]) es.basis = d.state_at[p]->basis;  // no clustering of the whole window ran
     next.emplace(view.snapshots[p].get(), std::move(es));
   }
   for (Index r = 0; r < n; ++r) {
@@ -381,8 +405,10 @@ void IncrementalEmbedder::remember(const SnapshotStore::View& view, const Decisi
     if (fe.result.landmarks_used)
       es.cluster[static_cast<std::size_t>(grid % per_epoch)] = global_of[fe.result.landmark_of[r]];
     es.coords.row(grid % per_epoch) = fe.result.embedding.row(r);
+    if (basis_.rows() == n) es.basis.row(grid % per_epoch) = basis_.row(r);
   }
   state_ = std::move(next);
+  basis_ = RowMatrix();
   landmark_coords_.clear();
   for (Index c = 0; c < fe.result.landmark_embedding.rows(); ++c)
     landmark_coords_[global_of[c]] = fe.result.landmark_embedding.row(c);

@@ -30,6 +30,21 @@ Index assign(const RowMatrix& X, const RowMatrix& C, std::vector<int>& labels, i
   return std::accumulate(changed.begin(), changed.end(), Index{0});
 }
 
+// Squared distance from every row of X to its nearest row of C (blocked GEMM, as assign).
+std::vector<double> nearest_sq(const RowMatrix& X, const RowMatrix& C, int threads) {
+  const Vector cn = C.rowwise().squaredNorm();
+  const Index n = X.rows(), block = 512;
+  std::vector<double> d2(static_cast<std::size_t>(n));
+  parallel_for((n + block - 1) / block, threads, [&](Index b) {
+    const Index r0 = b * block, rows = std::min(block, n - r0);
+    Matrix G;
+    G.noalias() = C * X.middleRows(r0, rows).transpose();
+    for (Index r = 0; r < rows; ++r)
+      d2[r0 + r] = std::max(0.0, X.row(r0 + r).squaredNorm() + (cn - 2.0 * G.col(r)).minCoeff());
+  });
+  return d2;
+}
+
 void update_centres(const RowMatrix& X, const std::vector<int>& labels, RowMatrix& C) {
   std::vector<Index> count(static_cast<std::size_t>(C.rows()), 0);
   RowMatrix sum = RowMatrix::Zero(C.rows(), C.cols());
@@ -62,30 +77,40 @@ KMeansResult kmeans(const RowMatrix& X, int k, const KMeansOptions& opt) {
   RowMatrix S(m, X.cols());
   for (Index i = 0; i < m; ++i) S.row(i) = X.row(idx[i]);
 
-  // k-means++ seeding (Arthur & Vassilvitskii 2007).
+  // k-means++ seeding (Arthur & Vassilvitskii 2007), around the given centres if any.
   RowMatrix C(k, X.cols());
   std::vector<double> d2(static_cast<std::size_t>(m), std::numeric_limits<double>::infinity());
   std::uniform_int_distribution<Index> first(0, m - 1);
-  Index chosen = first(rng);
-  for (int c = 0; c < k; ++c) {
+  auto place = [&](int c, Index chosen) {
     C.row(c) = S.row(chosen);
+    for (Index i = 0; i < m; ++i) d2[i] = std::min(d2[i], (S.row(i) - C.row(c)).squaredNorm());
+  };
+  int c = 0;
+  if (opt.init && opt.init->rows() > 0) {
+    if (opt.init->cols() != X.cols())
+      throw Error("k-means: initial centres have " + std::to_string(opt.init->cols()) + " columns for " +
+                  std::to_string(X.cols()) + "-dimensional points");
+    c = static_cast<int>(std::min<Index>(k, opt.init->rows()));
+    C.topRows(c) = opt.init->topRows(c);
+    d2 = nearest_sq(S, C.topRows(c), opt.threads);
+  } else {
+    place(c++, first(rng));
+  }
+  for (; c < k; ++c) {
     double total = 0;
-    for (Index i = 0; i < m; ++i) {
-      d2[i] = std::min(d2[i], (S.row(i) - C.row(c)).squaredNorm());
-      total += d2[i];
-    }
-    if (c + 1 == k) break;
+    for (Index i = 0; i < m; ++i) total += d2[i];
+    Index chosen = m - 1;
     if (total <= 0) {  // all remaining points coincide with centres: pick uniformly
       chosen = first(rng);
-      continue;
+    } else {
+      std::uniform_real_distribution<double> u(0.0, total);
+      double target = u(rng), acc = 0;
+      for (Index i = 0; i < m; ++i) {
+        acc += d2[i];
+        if (acc >= target) { chosen = i; break; }
+      }
     }
-    std::uniform_real_distribution<double> u(0.0, total);
-    double target = u(rng), acc = 0;
-    chosen = m - 1;
-    for (Index i = 0; i < m; ++i) {
-      acc += d2[i];
-      if (acc >= target) { chosen = i; break; }
-    }
+    place(c, chosen);
   }
 
   KMeansResult res;
@@ -93,7 +118,8 @@ KMeansResult kmeans(const RowMatrix& X, int k, const KMeansOptions& opt) {
   for (int it = 0; it < opt.max_iter; ++it) {
     const Index changed = assign(S, C, sl, opt.threads);
     res.iterations = it + 1;
-    if (changed == 0) break;
+    if (changed == 0 || (opt.stop_share > 0 && static_cast<double>(changed) <= opt.stop_share * static_cast<double>(m)))
+      break;
     update_centres(S, sl, C);
   }
 

@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <functional>
+#include <unordered_map>
+
+#include "mmphate/error.hpp"
 
 #include "mmphate/diffusion.hpp"
 #include "mmphate/kmeans.hpp"
@@ -12,12 +15,13 @@
 namespace mmphate {
 
 RowMatrix spectral_features(const SparseMatrix& K, int n_svd, std::uint64_t seed, int threads,
-                            int power_iterations) {
+                            int power_iterations, const RowMatrix* start, RowMatrix* basis_out) {
   const SparseMatrix A = symmetric_diffusion(K);
   const Vector inv_sqrt_deg = kernel_degrees(K).cwiseSqrt().cwiseInverse();
   const int k = static_cast<int>(std::min<Index>(n_svd, K.rows() - 1));
-  const EigenPairs ep = top_eigenpairs(A, k, seed, threads, power_iterations);
+  const EigenPairs ep = top_eigenpairs(A, k, seed, threads, power_iterations, 10, start);
   RowMatrix F = inv_sqrt_deg.asDiagonal() * ep.vectors * ep.values.asDiagonal();
+  if (basis_out) *basis_out = ep.vectors;
   return F;
 }
 
@@ -119,14 +123,47 @@ EigenPairs Landmarks::dominant_eigen(double lower) const {
   return mmphate::symmetric_eigen_above(symmetric_conjugate(*this), lower);
 }
 
+namespace {
+// Centres of the previous clusters in the new features: the mean of each surviving cluster's
+// nodes, at most n_landmark of them (the most populous; k-means++ adds the rest).
+RowMatrix prior_centres(const RowMatrix& F, const std::vector<int>& prior, int n_landmark) {
+  std::unordered_map<int, Index> slot;
+  std::vector<Index> count;
+  std::vector<Eigen::RowVectorXd> sums;
+  for (Index i = 0; i < F.rows(); ++i) {
+    if (prior[i] < 0) continue;
+    auto it = slot.emplace(prior[i], static_cast<Index>(count.size())).first;
+    if (it->second == static_cast<Index>(count.size())) {
+      count.push_back(0);
+      sums.push_back(Eigen::RowVectorXd::Zero(F.cols()));
+    }
+    sums[it->second] += F.row(i);
+    ++count[it->second];
+  }
+  std::vector<Index> order(count.size());
+  for (std::size_t c = 0; c < order.size(); ++c) order[c] = static_cast<Index>(c);
+  std::stable_sort(order.begin(), order.end(), [&](Index a, Index b) { return count[a] > count[b]; });
+  order.resize(std::min<std::size_t>(order.size(), static_cast<std::size_t>(std::max(n_landmark, 0))));
+  RowMatrix C(static_cast<Index>(order.size()), F.cols());
+  for (std::size_t c = 0; c < order.size(); ++c) C.row(static_cast<Index>(c)) = sums[order[c]] / static_cast<double>(count[order[c]]);
+  return C;
+}
+}  // namespace
+
 KMeansResult cluster_landmarks(const SparseMatrix& K, int n_landmark, int n_svd, std::uint64_t seed, int threads,
-                               StageTimes* times, int power_iterations) {
+                               StageTimes* times, int power_iterations, ClusterWarmStart* warm) {
   StageTimes local;
   StageTimes& t = times ? *times : local;
+  if (warm && ((warm->basis.cols() > 0 && warm->basis.rows() != K.rows()) ||
+               static_cast<Index>(warm->prior.size()) != K.rows()))
+    throw Error("cluster_landmarks: warm start for " + std::to_string(warm->basis.rows()) + " / " +
+                std::to_string(warm->prior.size()) + " nodes, the kernel has " + std::to_string(K.rows()));
   RowMatrix F;
   {
     ScopedStage st(t, "landmarks.spectral");
-    F = spectral_features(K, n_svd, seed, threads, power_iterations);
+    const bool from_basis = warm && warm->basis.cols() > 0;
+    F = spectral_features(K, n_svd, seed, threads, from_basis ? warm->power_iterations : power_iterations,
+                          from_basis ? &warm->basis : nullptr, warm ? &warm->basis : nullptr);
   }
   KMeansResult km;
   {
@@ -134,6 +171,12 @@ KMeansResult cluster_landmarks(const SparseMatrix& K, int n_landmark, int n_svd,
     KMeansOptions ko;
     ko.seed = seed + 1;
     ko.threads = threads;
+    RowMatrix init;
+    if (warm) {
+      init = prior_centres(F, warm->prior, n_landmark);
+      ko.init = &init;
+      ko.stop_share = warm->stop_share;
+    }
     km = kmeans(F, n_landmark, ko);
   }
   if (km.empty_dropped > 0)

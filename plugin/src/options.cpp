@@ -30,8 +30,8 @@ Options Options::mmphate_scalable() {
   Options o = mphate();
   o.multislice_mode = MultisliceMode::scalable;
   o.n_landmark = 2000;
-  o.interslice_edges = 100;
-  o.svd_power_iterations = 2;
+  o.interslice_edges = 200;
+  o.svd_power_iterations = 4;
   o.n_svd = 50;
   return o;
 }

@@ -3,6 +3,7 @@
 #include <Spectra/MatOp/DenseSymMatProd.h>
 #include <Spectra/SymEigsSolver.h>
 #include <algorithm>
+#include <cmath>
 #include <lapacke.h>
 #include <numeric>
 #include <random>
@@ -93,7 +94,7 @@ EigenPairs sort_by_magnitude(const Vector& vals, const Matrix& vecs, int k) {
 }  // namespace
 
 EigenPairs top_eigenpairs(const SparseMatrix& A, int k, std::uint64_t seed, int threads,
-                          int power_iterations, int oversample) {
+                          int power_iterations, int oversample, const RowMatrix* start) {
   const Index n = A.rows();
   k = static_cast<int>(std::min<Index>(k, n));
   const Index m = std::min<Index>(n, k + oversample);
@@ -102,6 +103,18 @@ EigenPairs top_eigenpairs(const SparseMatrix& A, int k, std::uint64_t seed, int 
   RowMatrix Q(n, m);
   for (Index i = 0; i < n; ++i)
     for (Index j = 0; j < m; ++j) Q(i, j) = normal(rng);
+  if (start) {
+    if (start->rows() != n) throw Error("top_eigenpairs: start block has " + std::to_string(start->rows()) +
+                                        " rows for a matrix of " + std::to_string(n));
+    // Unit-norm columns: the Gaussian columns are scaled to match, and rows the start does not
+    // know start at 0 (the first product with A fills them from their neighbours).
+    const Index c = std::min<Index>(m, start->cols());
+    Q /= std::sqrt(static_cast<double>(n));
+    for (Index i = 0; i < n; ++i) {
+      if (start->row(i).head(c).allFinite()) Q.row(i).head(c) = start->row(i).head(c);
+      else Q.row(i).head(c).setZero();
+    }
+  }
   Q = orthonormalize(sparse_times(A, Q, threads), threads);
   for (int it = 0; it < power_iterations; ++it) Q = orthonormalize(sparse_times(A, Q, threads), threads);
   const RowMatrix AQ = sparse_times(A, Q, threads);

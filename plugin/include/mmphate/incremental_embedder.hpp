@@ -48,7 +48,7 @@ namespace mmphate {
 struct IncrementalOptions {
   bool incremental = true;         // false: every frame is a full recompute
   int full_every = 32;             // frames between scheduled full recomputes (0: none)
-  Index full_below_nodes = 4000;   // windows this small are recomputed in full (cheap)
+  Index full_below_nodes = 50000;  // windows this small are recomputed in full (warm: cheap)
   double max_new_share = 0.5;      // drift: share of nodes clustered since the last full
   double max_eps_change = 0.25;    // drift: |eps / eps at the last full - 1|
   int warm_mds_iter = 300;         // SMACOF iteration cap for warm starts
@@ -99,6 +99,7 @@ class IncrementalEmbedder {
     SnapshotPtr snapshot;     // held so the key (its address) cannot be reused
     std::vector<int> cluster; // per local grid node (step * units + unit): landmark id, -1 none
     RowMatrix coords;         // per local grid node; NaN when absent
+    RowMatrix basis;          // per local grid node: spectral eigenvectors of the last full (NaN: none)
     bool since_full = false;  // entered after the last full recompute
   };
   struct Decision {
@@ -112,6 +113,7 @@ class IncrementalEmbedder {
   };
   Decision decide(const SnapshotStore::View& view, const WindowKernel& w, bool force_full, FrameEmbedding& fe) const;
   void embed_full(const WindowKernel& w, const Decision& d, FrameEmbedding& fe, std::vector<int>& global_of);
+  RowMatrix previous_basis(const WindowKernel& w, const Decision& d) const;  // empty when none is kept
   bool embed_incremental(const WindowKernel& w, const Decision& d, FrameEmbedding& fe, std::vector<int>& global_of);
   void align(const Decision& d, FrameEmbedding& fe) const;
   void remember(const SnapshotStore::View& view, const Decision& d, const FrameEmbedding& fe,
@@ -123,6 +125,7 @@ class IncrementalEmbedder {
   WindowGraph graph_;
   std::unordered_map<const Snapshot*, EpochState> state_;
   std::unordered_map<int, Eigen::RowVectorXd> landmark_coords_;  // global landmark id -> layout
+  RowMatrix basis_;  // per graph row of the current frame: its full recompute's eigenvectors (else empty)
   int next_cluster_ = 0;
   int frames_ = 0;
   int frames_since_full_ = 0;

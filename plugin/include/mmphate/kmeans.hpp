@@ -13,6 +13,12 @@ struct KMeansOptions {
   Index sample_size = 0;   // 0: max(3 * k, 10000) points, or all when fewer
   std::uint64_t seed = 42;
   int threads = 1;
+  // Warm start (the live updater's clusters of the previous frame): these rows (at most k)
+  // are the first centres; k-means++ seeds the rest around them. Null: k-means++ from scratch.
+  const RowMatrix* init = nullptr;
+  // Stop once an iteration moves at most this share of the sample (0: until none moves). A
+  // warm start begins near a local optimum; its last iterations move a handful of points.
+  double stop_share = 0.0;
 };
 
 struct KMeansResult {

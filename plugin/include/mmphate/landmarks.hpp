@@ -37,9 +37,25 @@ struct Landmarks {
   EigenPairs dominant_eigen(double lower) const;
 };
 
-// Spectral features used for clustering (N x n_svd).
+// Spectral features used for clustering (N x n_svd). start / basis_out (optional): the
+// subspace iteration's start block and the eigenvectors of A it found (top_eigenpairs).
 RowMatrix spectral_features(const SparseMatrix& K, int n_svd, std::uint64_t seed, int threads = 1,
-                            int power_iterations = 7);
+                            int power_iterations = 7, const RowMatrix* start = nullptr,
+                            RowMatrix* basis_out = nullptr);
+
+// A warm start for cluster_landmarks from the previous frame's clustering (the live
+// updater's full recomputes): the subspace iteration starts from the previous eigenvectors
+// and k-means from the previous clusters' centres in the new features, so a full recompute
+// costs a fraction of a cold one and its landmarks stay where they were where the graph did
+// not change (tests/test_incremental.cpp measures both).
+struct ClusterWarmStart {
+  RowMatrix basis;         // in: per node, the previous eigenvectors (NaN row: unknown); out: the new ones
+  std::vector<int> prior;  // per node: its previous cluster (any id >= 0), -1 for new nodes
+  double stop_share = 0.002;  // k-means stops once an iteration moves at most this share
+  // Subspace iterations when `basis` is given: the previous eigenvectors already span most
+  // of the subspace, and every frame adds its iterations to those of the frames before.
+  int power_iterations = 1;
+};
 
 // Builds P_NL, P_LN and P_L from a given node -> cluster assignment (K symmetric).
 Landmarks landmark_operators(const SparseMatrix& K, std::vector<int> cluster, int count, int threads = 1);
@@ -49,7 +65,8 @@ Landmarks landmark_operators(const SparseMatrix& K, std::vector<int> cluster, in
 // go to `times` when given. For callers that build the operators elsewhere (a warm full
 // recompute hands the clusters to embed_kernel, which builds them once).
 KMeansResult cluster_landmarks(const SparseMatrix& K, int n_landmark, int n_svd, std::uint64_t seed, int threads,
-                               StageTimes* times = nullptr, int power_iterations = 7);
+                               StageTimes* times = nullptr, int power_iterations = 7,
+                               ClusterWarmStart* warm = nullptr);
 
 // cluster_landmarks + landmark_operators; appends landmarks.operators to `times` too.
 Landmarks build_landmarks(const SparseMatrix& K, int n_landmark, int n_svd, std::uint64_t seed,

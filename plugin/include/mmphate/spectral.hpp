@@ -17,8 +17,12 @@ struct EigenPairs {
   Matrix vectors;  // one column per value
 };
 
+// start (optional, A.rows() rows): initial block of the subspace iteration instead of a
+// Gaussian one, e.g. the previous frame's eigenvectors (a warm start converges in the
+// iterations a cold start spends on finding the subspace). Missing columns (up to
+// k + oversample) are drawn Gaussian; rows holding a NaN start at 0.
 EigenPairs top_eigenpairs(const SparseMatrix& A, int k, std::uint64_t seed, int threads = 1,
-                          int power_iterations = 7, int oversample = 10);
+                          int power_iterations = 7, int oversample = 10, const RowMatrix* start = nullptr);
 
 EigenPairs top_eigenpairs_dense(const Matrix& A, int k);
 
