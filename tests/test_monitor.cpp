@@ -54,7 +54,7 @@ MonitorConfig small_config(const std::string& path) {
   cfg.embedding.n_svd = 10;
   cfg.updater.incremental.full_below_nodes = 0;
   cfg.updater.shutdown_timeout_ms = 20000;
-  cfg.diagnostics = {{"score_queries", 50}};
+  cfg.diagnostics.score_queries = 50;
   return cfg;
 }
 
@@ -151,6 +151,13 @@ TEST(MonitorRun, WritesValidFrames) {
   // The run directory: config and node index.
   const auto config = nlohmann::json::parse(std::ifstream(dir + "/config.json"));
   EXPECT_EQ(config["retention"]["max_epochs"], 5);
+  // Every effective setting of the option sections, not the object the program gave.
+  EXPECT_EQ(config["diagnostics"]["score_queries"], 50);
+  EXPECT_EQ(config["diagnostics"]["knn_k"], 3);
+  EXPECT_EQ(config["phases"]["window"], 6);
+  EXPECT_EQ(config["early_stopping"]["monitor"], "val_loss");
+  EXPECT_EQ(config["early_stopping"]["enabled"], false);
+  EXPECT_EQ(monitor_config_to_json(load_monitor_config(dir + "/config.json")), config);
   const auto index = nlohmann::json::parse(std::ifstream(dir + "/node_index.json"));
   EXPECT_EQ(index["units"], kUnits);
   EXPECT_EQ(index["steps"], kSteps);
@@ -218,7 +225,9 @@ TEST(MonitorRun, BadSnapshotsAndNaNUnitsBecomeEventsNotCrashes) {
 TEST(MonitorRun, EarlyStoppingOnAMetricStopsAndSaysWhy) {
   const std::string dir = test_dir("monitor_early_stop");
   MonitorConfig cfg = small_config(dir);
-  cfg.early_stopping = {{"enabled", true}, {"monitor", "val_loss"}, {"patience", 2}};
+  cfg.early_stopping.enabled = true;
+  cfg.early_stopping.monitor = "val_loss";
+  cfg.early_stopping.patience = 2;
   {
     Monitor monitor(cfg);
     const double losses[] = {1.0, 0.8, 0.7, 0.75, 0.72, 0.71};
@@ -301,11 +310,14 @@ TEST(MonitorConfig, ErrorsNameTheKeyAndWhatIsAllowed) {
   EXPECT_NE(e.find("handle_signals"), std::string::npos) << e;
   e = config_error({{"capture", {{"every_n_epochs", 0}}}});
   EXPECT_NE(e.find("every_n_epochs"), std::string::npos) << e;
-  // Diagnostics sections are checked when the monitor starts.
-  MonitorConfig cfg = small_config(test_dir("monitor_bad_diag"));
-  cfg.early_stopping = {{"patiense", 3}};
-  e = mmphate::testing::error_of([&] { Monitor m(cfg); });
+  // The diagnostics sections are typed: a typo is refused when the config is read (it used to
+  // pass until the monitor started), a bad value set in code when the monitor starts.
+  e = config_error({{"early_stopping", {{"patiense", 3}}}});
   EXPECT_NE(e.find("patiense"), std::string::npos) << e;
+  MonitorConfig cfg = small_config(test_dir("monitor_bad_diag"));
+  cfg.early_stopping.patience = -1;
+  e = mmphate::testing::error_of([&] { Monitor m(cfg); });
+  EXPECT_NE(e.find("early_stopping.patience = -1"), std::string::npos) << e;
   // Every shipped config loads, and its round trip through config.json is stable.
   int shipped_configs = 0;
   for (const auto& entry : fs::directory_iterator(std::string(MMPHATE_SOURCE_DIR) + "/configs")) {
@@ -382,7 +394,8 @@ TEST(MonitorRun, SnapshotsAreSavedAtPushNotAfterFrames) {
 // accepted and never fire).
 TEST(MonitorRun, MisspeltEarlyStoppingQuantityIsAnErrorAtEpochEnd) {
   MonitorConfig cfg = small_config(test_dir("monitor_strict"));
-  cfg.early_stopping = {{"enabled", true}, {"monitor", "val_los"}};
+  cfg.early_stopping.enabled = true;
+  cfg.early_stopping.monitor = "val_los";
   {
     Monitor monitor(cfg);
     const std::string e = mmphate::testing::error_of([&] { monitor.on_epoch_end(0, {{"val_loss", 1.0}}); });
@@ -392,13 +405,14 @@ TEST(MonitorRun, MisspeltEarlyStoppingQuantityIsAnErrorAtEpochEnd) {
     EXPECT_NE(e.find("strict"), std::string::npos) << e;
   }
   cfg.run.path = test_dir("monitor_strict_off");
-  cfg.early_stopping["strict"] = false;
+  cfg.early_stopping.strict = false;
   {
     Monitor monitor(cfg);
     EXPECT_NO_THROW(monitor.on_epoch_end(0, {{"val_loss", 1.0}}));
   }
   cfg.run.path = test_dir("monitor_strict_frame");
-  cfg.early_stopping = {{"enabled", true}, {"monitor", "intra_step_entropy"}};
+  cfg.early_stopping.monitor = "intra_step_entropy";
+  cfg.early_stopping.strict = true;
   {
     Monitor monitor(cfg);
     EXPECT_NO_THROW(monitor.on_epoch_end(0, {{"val_loss", 1.0}}));  // comes with the frames
