@@ -337,6 +337,115 @@ TEST(MonitorConfig, ErrorsNameTheKeyAndWhatIsAllowed) {
   EXPECT_EQ(three_d.retention.kind, RetentionKind::thin);
 }
 
+// diagnostics, phases and early_stopping are read with the same key tables as the other
+// sections: a typo or a bad value is an error of load_monitor_config naming the full key.
+TEST(MonitorConfig, OptionSectionsAreCheckedAtLoad) {
+  const fs::path dir = test_dir("monitor_option_sections");
+  fs::create_directories(dir);
+  const std::string path = (dir / "monitor.json").string();
+  auto load_error = [&](const nlohmann::json& j) {
+    std::ofstream(path, std::ios::binary | std::ios::trunc) << j.dump();
+    return mmphate::testing::error_of([&] { load_monitor_config(path); });
+  };
+  auto has = [](const std::string& e, const std::string& part) { return e.find(part) != std::string::npos; };
+  // Typos: the full key and the allowed keys.
+  std::string e = load_error({{"diagnostics", {{"knn", 3}}}});
+  EXPECT_TRUE(has(e, "unknown key 'diagnostics.knn'") && has(e, "knn_k") && has(e, path)) << e;
+  e = load_error({{"phases", {{"delay_epochs", 2}}}});
+  EXPECT_TRUE(has(e, "unknown key 'phases.delay_epochs'") && has(e, "min_relative_delta")) << e;
+  e = load_error({{"early_stopping", {{"enabled", true}, {"patiense", 3}}}});
+  EXPECT_TRUE(has(e, "unknown key 'early_stopping.patiense'") && has(e, "divergence_threshold")) << e;
+  EXPECT_EQ(e.find('\n'), std::string::npos) << "one line";
+  // Out of range: the full key, the value and the allowed range.
+  e = load_error({{"diagnostics", {{"knn_k", 0}}}});
+  EXPECT_TRUE(has(e, "invalid diagnostics option diagnostics.knn_k = 0: allowed integers >= 1")) << e;
+  e = load_error({{"diagnostics", {{"digits", 18}}}});
+  EXPECT_TRUE(has(e, "diagnostics.digits = 18") && has(e, "[1, 17]")) << e;
+  e = load_error({{"phases", {{"window", 2}}}});
+  EXPECT_TRUE(has(e, "invalid phase detector option phases.window = 2: allowed integers in [3, 10000]")) << e;
+  e = load_error({{"phases", {{"min_t", -1.5}}}});
+  EXPECT_TRUE(has(e, "phases.min_t = -1.5") && has(e, "finite values >= 0")) << e;
+  e = load_error({{"early_stopping", {{"min_delta", -1}}}});
+  EXPECT_TRUE(has(e, "invalid early stopping option early_stopping.min_delta = -1: allowed finite values >= 0")) << e;
+  e = load_error({{"early_stopping", {{"patience", -2}}}});
+  EXPECT_TRUE(has(e, "early_stopping.patience = -2") && has(e, "integers >= 0")) << e;
+  // Values outside a closed set, and wrong types.
+  e = load_error({{"early_stopping", {{"mode", "auto"}}}});
+  EXPECT_TRUE(has(e, "early_stopping.mode = 'auto'") && has(e, "min | max")) << e;
+  e = load_error({{"diagnostics", {{"estimator", "kde"}}}});
+  EXPECT_TRUE(has(e, "diagnostics.estimator = 'kde'") && has(e, "knn | histogram")) << e;
+  e = load_error({{"phases", {{"patience", "3"}}}});
+  EXPECT_TRUE(has(e, "key 'phases.patience' = \"3\": expected an integer")) << e;
+  e = load_error({{"early_stopping", {{"baseline", "none"}}}});
+  EXPECT_TRUE(has(e, "early_stopping.baseline") && has(e, "a number or null")) << e;
+  e = load_error({{"phases", 3}});
+  EXPECT_TRUE(has(e, "section phases") && has(e, "expected a JSON object")) << e;
+  // The typed values of a good file.
+  std::ofstream(path, std::ios::binary | std::ios::trunc)
+      << R"({"diagnostics": {"estimator": "histogram"}, "phases": {"window": 9}, )"
+      << R"("early_stopping": {"enabled": true, "mode": "max", "baseline": 0.5}})";
+  const MonitorConfig cfg = load_monitor_config(path);
+  EXPECT_EQ(cfg.diagnostics.estimator, EntropyEstimator::histogram);
+  EXPECT_EQ(cfg.diagnostics.knn_k, DiagnosticsOptions{}.knn_k);
+  EXPECT_EQ(cfg.phases.window, 9);
+  EXPECT_TRUE(cfg.early_stopping.enabled);
+  EXPECT_EQ(cfg.early_stopping.mode, StopMode::max);
+  EXPECT_DOUBLE_EQ(cfg.early_stopping.baseline, 0.5);
+  EXPECT_TRUE(std::isnan(cfg.early_stopping.stopping_threshold));
+  fs::remove_all(dir);
+}
+
+// monitor_config_to_json (the run's config.json) holds every effective key, defaults filled
+// in, and reading it back gives the same config.
+TEST(MonitorConfig, JsonRoundTripOfEveryKey) {
+  const nlohmann::json defaults = monitor_config_to_json(MonitorConfig{});
+  EXPECT_EQ(defaults["diagnostics"], to_json(DiagnosticsOptions{}));
+  EXPECT_EQ(defaults["phases"], to_json(PhaseDetectorOptions{}));
+  EXPECT_EQ(defaults["early_stopping"], to_json(EarlyStoppingOptions{}));
+  EXPECT_EQ(defaults["diagnostics"].size(), 16u);
+  EXPECT_EQ(defaults["phases"].size(), 7u);
+  EXPECT_EQ(defaults["early_stopping"].size(), 11u);
+  EXPECT_EQ(defaults["phases"]["quantity"], "intra_step_entropy");
+  EXPECT_TRUE(defaults["early_stopping"]["baseline"].is_null());
+  EXPECT_EQ(defaults["capture"]["every_n_epochs"], 1);
+  EXPECT_EQ(defaults["process"]["allocator"], "keep_mapped");
+  MonitorConfig back;
+  apply_monitor_json(back, defaults, "round trip");
+  EXPECT_EQ(monitor_config_to_json(back), defaults);
+
+  const nlohmann::json custom = {
+      {"run", {{"path", "/tmp/somewhere"}}},
+      {"capture", {{"every_n_epochs", 3}, {"probe_seed", 7}, {"fail_fast", true}}},
+      {"retention", {{"policy", "thin"}, {"thin_dense", 4}, {"memory_budget_mb", 256}, {"step_sampling", "even"},
+                     {"step_count", 5}, {"save_snapshots", true}}},
+      {"updater", {{"full_every", 8}, {"mds_anchor", 0.5}, {"priority", "idle"}, {"max_cpu_share", 0.25}}},
+      {"embedding", {{"preset", "reference"}}},
+      {"frames", {{"stdout", true}, {"decimals", 6}, {"retry_attempts", 2}}},
+      {"diagnostics", {{"estimator", "histogram"}, {"histogram_bins", 12}, {"seed", 99}, {"all_matrices", true}}},
+      {"phases", {{"enabled", false}, {"quantity", "spectral_inter_step_entropy"}, {"window", 8}, {"min_t", 2.5}}},
+      {"early_stopping", {{"enabled", true}, {"monitor", "val_acc"}, {"mode", "max"}, {"baseline", 0.9},
+                          {"divergence_threshold", 0.1}, {"strict", false}}},
+      {"process", {{"blas_threads", "keep"}, {"allocator", "default"}}}};
+  MonitorConfig cfg;
+  apply_monitor_json(cfg, custom, "custom.json");
+  const nlohmann::json j = monitor_config_to_json(cfg);
+  for (const auto& [section, keys] : custom.items())
+    for (const auto& [key, value] : keys.items())
+      if (section != "embedding") EXPECT_EQ(j[section][key], value) << section << "." << key;
+  EXPECT_EQ(j["diagnostics"]["knn_k"], 3);  // a default filled in
+  EXPECT_TRUE(j["early_stopping"]["stopping_threshold"].is_null());
+  MonitorConfig again;
+  apply_monitor_json(again, j, "round trip");
+  EXPECT_EQ(monitor_config_to_json(again), j);
+  EXPECT_EQ(again.diagnostics.seed, 99u);
+  EXPECT_EQ(again.phases.window, 8);
+  EXPECT_FALSE(again.phases.enabled);
+  EXPECT_EQ(again.early_stopping.mode, StopMode::max);
+  EXPECT_DOUBLE_EQ(again.early_stopping.divergence_threshold, 0.1);
+  EXPECT_FALSE(again.early_stopping.strict);
+  EXPECT_EQ(again.retention.memory_budget_bytes, std::size_t{256} << 20);
+}
+
 TEST(MonitorRun, UnwritableRunDirectoryIsAClearErrorAtStart) {
   MonitorConfig cfg = small_config("/dev/null/run");
   const std::string e = mmphate::testing::error_of([&] { Monitor m(cfg); });
