@@ -184,7 +184,11 @@ int run(const Args& a) {
     cfg.embedding.n_landmark = 200;
     cfg.updater.max_cpu_share = 0.5;
   }
-  if (a.early_stop) cfg.early_stopping = {{"enabled", true}, {"monitor", "val_loss"}, {"patience", 3}};
+  if (a.early_stop) {
+    cfg.early_stopping.enabled = true;
+    cfg.early_stopping.monitor = "val_loss";
+    cfg.early_stopping.patience = 3;
+  }
   DistributedOptions dist{pg};
   dist.timeout = a.monitor_timeout_ms > 0 ? std::chrono::milliseconds(a.monitor_timeout_ms) : timeout;
   Monitor monitor(cfg, distributed(dist));

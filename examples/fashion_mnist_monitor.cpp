@@ -224,7 +224,10 @@ int run(const Args& a) {
     if (a.probes_per_class > 0) cfg.capture.probes_per_class = a.probes_per_class;
     if (a.window > 0) cfg.retention.max_epochs = a.window;
     if (a.early_stop) {
-      cfg.early_stopping = {{"enabled", true}, {"monitor", "val_loss"}, {"mode", "min"}, {"patience", 3}};
+      cfg.early_stopping.enabled = true;
+      cfg.early_stopping.monitor = "val_loss";
+      cfg.early_stopping.mode = StopMode::min;
+      cfg.early_stopping.patience = 3;
     }
     monitor.emplace(cfg);
     // Probes: a fixed stratified sample of the test set (never trained on).

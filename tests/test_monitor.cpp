@@ -54,7 +54,7 @@ MonitorConfig small_config(const std::string& path) {
   cfg.embedding.n_svd = 10;
   cfg.updater.incremental.full_below_nodes = 0;
   cfg.updater.shutdown_timeout_ms = 20000;
-  cfg.diagnostics = {{"score_queries", 50}};
+  cfg.diagnostics.score_queries = 50;
   return cfg;
 }
 
@@ -151,6 +151,13 @@ TEST(MonitorRun, WritesValidFrames) {
   // The run directory: config and node index.
   const auto config = nlohmann::json::parse(std::ifstream(dir + "/config.json"));
   EXPECT_EQ(config["retention"]["max_epochs"], 5);
+  // Every effective setting of the option sections, not the object the program gave.
+  EXPECT_EQ(config["diagnostics"]["score_queries"], 50);
+  EXPECT_EQ(config["diagnostics"]["knn_k"], 3);
+  EXPECT_EQ(config["phases"]["window"], 6);
+  EXPECT_EQ(config["early_stopping"]["monitor"], "val_loss");
+  EXPECT_EQ(config["early_stopping"]["enabled"], false);
+  EXPECT_EQ(monitor_config_to_json(load_monitor_config(dir + "/config.json")), config);
   const auto index = nlohmann::json::parse(std::ifstream(dir + "/node_index.json"));
   EXPECT_EQ(index["units"], kUnits);
   EXPECT_EQ(index["steps"], kSteps);
@@ -218,7 +225,9 @@ TEST(MonitorRun, BadSnapshotsAndNaNUnitsBecomeEventsNotCrashes) {
 TEST(MonitorRun, EarlyStoppingOnAMetricStopsAndSaysWhy) {
   const std::string dir = test_dir("monitor_early_stop");
   MonitorConfig cfg = small_config(dir);
-  cfg.early_stopping = {{"enabled", true}, {"monitor", "val_loss"}, {"patience", 2}};
+  cfg.early_stopping.enabled = true;
+  cfg.early_stopping.monitor = "val_loss";
+  cfg.early_stopping.patience = 2;
   {
     Monitor monitor(cfg);
     const double losses[] = {1.0, 0.8, 0.7, 0.75, 0.72, 0.71};
@@ -301,11 +310,14 @@ TEST(MonitorConfig, ErrorsNameTheKeyAndWhatIsAllowed) {
   EXPECT_NE(e.find("handle_signals"), std::string::npos) << e;
   e = config_error({{"capture", {{"every_n_epochs", 0}}}});
   EXPECT_NE(e.find("every_n_epochs"), std::string::npos) << e;
-  // Diagnostics sections are checked when the monitor starts.
-  MonitorConfig cfg = small_config(test_dir("monitor_bad_diag"));
-  cfg.early_stopping = {{"patiense", 3}};
-  e = mmphate::testing::error_of([&] { Monitor m(cfg); });
+  // The diagnostics sections are typed: a typo is refused when the config is read (it used to
+  // pass until the monitor started), a bad value set in code when the monitor starts.
+  e = config_error({{"early_stopping", {{"patiense", 3}}}});
   EXPECT_NE(e.find("patiense"), std::string::npos) << e;
+  MonitorConfig cfg = small_config(test_dir("monitor_bad_diag"));
+  cfg.early_stopping.patience = -1;
+  e = mmphate::testing::error_of([&] { Monitor m(cfg); });
+  EXPECT_NE(e.find("early_stopping.patience = -1"), std::string::npos) << e;
   // Every shipped config loads, and its round trip through config.json is stable.
   int shipped_configs = 0;
   for (const auto& entry : fs::directory_iterator(std::string(MMPHATE_SOURCE_DIR) + "/configs")) {
@@ -323,6 +335,115 @@ TEST(MonitorConfig, ErrorsNameTheKeyAndWhatIsAllowed) {
       load_monitor_config(std::string(MMPHATE_SOURCE_DIR) + "/configs/monitor_uci_har_3d.json");
   EXPECT_EQ(three_d.embedding.n_components, 3);
   EXPECT_EQ(three_d.retention.kind, RetentionKind::thin);
+}
+
+// diagnostics, phases and early_stopping are read with the same key tables as the other
+// sections: a typo or a bad value is an error of load_monitor_config naming the full key.
+TEST(MonitorConfig, OptionSectionsAreCheckedAtLoad) {
+  const fs::path dir = test_dir("monitor_option_sections");
+  fs::create_directories(dir);
+  const std::string path = (dir / "monitor.json").string();
+  auto load_error = [&](const nlohmann::json& j) {
+    std::ofstream(path, std::ios::binary | std::ios::trunc) << j.dump();
+    return mmphate::testing::error_of([&] { load_monitor_config(path); });
+  };
+  auto has = [](const std::string& e, const std::string& part) { return e.find(part) != std::string::npos; };
+  // Typos: the full key and the allowed keys.
+  std::string e = load_error({{"diagnostics", {{"knn", 3}}}});
+  EXPECT_TRUE(has(e, "unknown key 'diagnostics.knn'") && has(e, "knn_k") && has(e, path)) << e;
+  e = load_error({{"phases", {{"delay_epochs", 2}}}});
+  EXPECT_TRUE(has(e, "unknown key 'phases.delay_epochs'") && has(e, "min_relative_delta")) << e;
+  e = load_error({{"early_stopping", {{"enabled", true}, {"patiense", 3}}}});
+  EXPECT_TRUE(has(e, "unknown key 'early_stopping.patiense'") && has(e, "divergence_threshold")) << e;
+  EXPECT_EQ(e.find('\n'), std::string::npos) << "one line";
+  // Out of range: the full key, the value and the allowed range.
+  e = load_error({{"diagnostics", {{"knn_k", 0}}}});
+  EXPECT_TRUE(has(e, "invalid diagnostics option diagnostics.knn_k = 0: allowed integers >= 1")) << e;
+  e = load_error({{"diagnostics", {{"digits", 18}}}});
+  EXPECT_TRUE(has(e, "diagnostics.digits = 18") && has(e, "[1, 17]")) << e;
+  e = load_error({{"phases", {{"window", 2}}}});
+  EXPECT_TRUE(has(e, "invalid phase detector option phases.window = 2: allowed integers in [3, 10000]")) << e;
+  e = load_error({{"phases", {{"min_t", -1.5}}}});
+  EXPECT_TRUE(has(e, "phases.min_t = -1.5") && has(e, "finite values >= 0")) << e;
+  e = load_error({{"early_stopping", {{"min_delta", -1}}}});
+  EXPECT_TRUE(has(e, "invalid early stopping option early_stopping.min_delta = -1: allowed finite values >= 0")) << e;
+  e = load_error({{"early_stopping", {{"patience", -2}}}});
+  EXPECT_TRUE(has(e, "early_stopping.patience = -2") && has(e, "integers >= 0")) << e;
+  // Values outside a closed set, and wrong types.
+  e = load_error({{"early_stopping", {{"mode", "auto"}}}});
+  EXPECT_TRUE(has(e, "early_stopping.mode = 'auto'") && has(e, "min | max")) << e;
+  e = load_error({{"diagnostics", {{"estimator", "kde"}}}});
+  EXPECT_TRUE(has(e, "diagnostics.estimator = 'kde'") && has(e, "knn | histogram")) << e;
+  e = load_error({{"phases", {{"patience", "3"}}}});
+  EXPECT_TRUE(has(e, "key 'phases.patience' = \"3\": expected an integer")) << e;
+  e = load_error({{"early_stopping", {{"baseline", "none"}}}});
+  EXPECT_TRUE(has(e, "early_stopping.baseline") && has(e, "a number or null")) << e;
+  e = load_error({{"phases", 3}});
+  EXPECT_TRUE(has(e, "section phases") && has(e, "expected a JSON object")) << e;
+  // The typed values of a good file.
+  std::ofstream(path, std::ios::binary | std::ios::trunc)
+      << R"({"diagnostics": {"estimator": "histogram"}, "phases": {"window": 9}, )"
+      << R"("early_stopping": {"enabled": true, "mode": "max", "baseline": 0.5}})";
+  const MonitorConfig cfg = load_monitor_config(path);
+  EXPECT_EQ(cfg.diagnostics.estimator, EntropyEstimator::histogram);
+  EXPECT_EQ(cfg.diagnostics.knn_k, DiagnosticsOptions{}.knn_k);
+  EXPECT_EQ(cfg.phases.window, 9);
+  EXPECT_TRUE(cfg.early_stopping.enabled);
+  EXPECT_EQ(cfg.early_stopping.mode, StopMode::max);
+  EXPECT_DOUBLE_EQ(cfg.early_stopping.baseline, 0.5);
+  EXPECT_TRUE(std::isnan(cfg.early_stopping.stopping_threshold));
+  fs::remove_all(dir);
+}
+
+// monitor_config_to_json (the run's config.json) holds every effective key, defaults filled
+// in, and reading it back gives the same config.
+TEST(MonitorConfig, JsonRoundTripOfEveryKey) {
+  const nlohmann::json defaults = monitor_config_to_json(MonitorConfig{});
+  EXPECT_EQ(defaults["diagnostics"], to_json(DiagnosticsOptions{}));
+  EXPECT_EQ(defaults["phases"], to_json(PhaseDetectorOptions{}));
+  EXPECT_EQ(defaults["early_stopping"], to_json(EarlyStoppingOptions{}));
+  EXPECT_EQ(defaults["diagnostics"].size(), 16u);
+  EXPECT_EQ(defaults["phases"].size(), 7u);
+  EXPECT_EQ(defaults["early_stopping"].size(), 11u);
+  EXPECT_EQ(defaults["phases"]["quantity"], "intra_step_entropy");
+  EXPECT_TRUE(defaults["early_stopping"]["baseline"].is_null());
+  EXPECT_EQ(defaults["capture"]["every_n_epochs"], 1);
+  EXPECT_EQ(defaults["process"]["allocator"], "keep_mapped");
+  MonitorConfig back;
+  apply_monitor_json(back, defaults, "round trip");
+  EXPECT_EQ(monitor_config_to_json(back), defaults);
+
+  const nlohmann::json custom = {
+      {"run", {{"path", "/tmp/somewhere"}}},
+      {"capture", {{"every_n_epochs", 3}, {"probe_seed", 7}, {"fail_fast", true}}},
+      {"retention", {{"policy", "thin"}, {"thin_dense", 4}, {"memory_budget_mb", 256}, {"step_sampling", "even"},
+                     {"step_count", 5}, {"save_snapshots", true}}},
+      {"updater", {{"full_every", 8}, {"mds_anchor", 0.5}, {"priority", "idle"}, {"max_cpu_share", 0.25}}},
+      {"embedding", {{"preset", "reference"}}},
+      {"frames", {{"stdout", true}, {"decimals", 6}, {"retry_attempts", 2}}},
+      {"diagnostics", {{"estimator", "histogram"}, {"histogram_bins", 12}, {"seed", 99}, {"all_matrices", true}}},
+      {"phases", {{"enabled", false}, {"quantity", "spectral_inter_step_entropy"}, {"window", 8}, {"min_t", 2.5}}},
+      {"early_stopping", {{"enabled", true}, {"monitor", "val_acc"}, {"mode", "max"}, {"baseline", 0.9},
+                          {"divergence_threshold", 0.1}, {"strict", false}}},
+      {"process", {{"blas_threads", "keep"}, {"allocator", "default"}}}};
+  MonitorConfig cfg;
+  apply_monitor_json(cfg, custom, "custom.json");
+  const nlohmann::json j = monitor_config_to_json(cfg);
+  for (const auto& [section, keys] : custom.items())
+    for (const auto& [key, value] : keys.items())
+      if (section != "embedding") EXPECT_EQ(j[section][key], value) << section << "." << key;
+  EXPECT_EQ(j["diagnostics"]["knn_k"], 3);  // a default filled in
+  EXPECT_TRUE(j["early_stopping"]["stopping_threshold"].is_null());
+  MonitorConfig again;
+  apply_monitor_json(again, j, "round trip");
+  EXPECT_EQ(monitor_config_to_json(again), j);
+  EXPECT_EQ(again.diagnostics.seed, 99u);
+  EXPECT_EQ(again.phases.window, 8);
+  EXPECT_FALSE(again.phases.enabled);
+  EXPECT_EQ(again.early_stopping.mode, StopMode::max);
+  EXPECT_DOUBLE_EQ(again.early_stopping.divergence_threshold, 0.1);
+  EXPECT_FALSE(again.early_stopping.strict);
+  EXPECT_EQ(again.retention.memory_budget_bytes, std::size_t{256} << 20);
 }
 
 TEST(MonitorRun, UnwritableRunDirectoryIsAClearErrorAtStart) {
@@ -382,7 +503,8 @@ TEST(MonitorRun, SnapshotsAreSavedAtPushNotAfterFrames) {
 // accepted and never fire).
 TEST(MonitorRun, MisspeltEarlyStoppingQuantityIsAnErrorAtEpochEnd) {
   MonitorConfig cfg = small_config(test_dir("monitor_strict"));
-  cfg.early_stopping = {{"enabled", true}, {"monitor", "val_los"}};
+  cfg.early_stopping.enabled = true;
+  cfg.early_stopping.monitor = "val_los";
   {
     Monitor monitor(cfg);
     const std::string e = mmphate::testing::error_of([&] { monitor.on_epoch_end(0, {{"val_loss", 1.0}}); });
@@ -392,13 +514,14 @@ TEST(MonitorRun, MisspeltEarlyStoppingQuantityIsAnErrorAtEpochEnd) {
     EXPECT_NE(e.find("strict"), std::string::npos) << e;
   }
   cfg.run.path = test_dir("monitor_strict_off");
-  cfg.early_stopping["strict"] = false;
+  cfg.early_stopping.strict = false;
   {
     Monitor monitor(cfg);
     EXPECT_NO_THROW(monitor.on_epoch_end(0, {{"val_loss", 1.0}}));
   }
   cfg.run.path = test_dir("monitor_strict_frame");
-  cfg.early_stopping = {{"enabled", true}, {"monitor", "intra_step_entropy"}};
+  cfg.early_stopping.monitor = "intra_step_entropy";
+  cfg.early_stopping.strict = true;
   {
     Monitor monitor(cfg);
     EXPECT_NO_THROW(monitor.on_epoch_end(0, {{"val_loss", 1.0}}));  // comes with the frames

@@ -45,7 +45,7 @@ MonitorConfig small_config(const std::string& path) {
   cfg.embedding.n_landmark = 100;
   cfg.embedding.n_svd = 10;
   cfg.updater.shutdown_timeout_ms = 20000;
-  cfg.diagnostics = {{"score_queries", 50}};
+  cfg.diagnostics.score_queries = 50;
   return cfg;
 }
 
@@ -118,7 +118,9 @@ TEST(MonitorDistributed, EarlyStoppingOnRankZeroStopsEveryRankAtTheSameEpoch) {
   std::string reasons[2];
   auto run = [&](int rank) {
     MonitorConfig cfg = small_config(dir);
-    cfg.early_stopping = {{"enabled", true}, {"monitor", "val_loss"}, {"patience", 2}};
+    cfg.early_stopping.enabled = true;
+    cfg.early_stopping.monitor = "val_loss";
+    cfg.early_stopping.patience = 2;
     Monitor monitor(cfg, group.hook(rank, 2));
     if (rank == 0)
       monitor.set_recorder([&monitor](std::int64_t e, std::int64_t) { monitor.push(snapshot(e)); },
@@ -187,7 +189,8 @@ TEST(MonitorDistributed, RankZeroThatVanishesTimesOutInsteadOfHanging) {
 TEST(MonitorDistributed, RankZerosErrorStillReachesTheCollective) {
   ThreadGroup group(std::chrono::seconds(30));
   MonitorConfig cfg = small_config(test_dir("dist_strict"));
-  cfg.early_stopping = {{"enabled", true}, {"monitor", "val_los"}};
+  cfg.early_stopping.enabled = true;
+  cfg.early_stopping.monitor = "val_los";
   Monitor rank0(cfg, group.hook(0, 2));
   cfg.run.path = test_dir("dist_strict_1");
   Monitor rank1(cfg, group.hook(1, 2));

@@ -67,7 +67,7 @@ MonitorConfig config(const std::string& name) {
   cfg.capture.probes_per_class = 2;
   cfg.embedding.n_landmark = 300;
   cfg.embedding.n_svd = 20;
-  cfg.diagnostics = {{"score_queries", 100}};
+  cfg.diagnostics.score_queries = 100;
   return cfg;
 }
 

@@ -1,14 +1,18 @@
-// Private helpers for the small JSON option blocks of the diagnostics, the phase detector and
-// early stopping: typed reads whose errors name the source, the key, the value and what is
-// allowed, and the unknown-key check that lists the valid keys. Also the parser of untrusted
-// JSON text (config files, node_index.json, frame lines) shared by the readers.
+// Private helpers of the config readers: typed reads whose errors name the source, the key, the
+// value and what is allowed, the unknown-key check that lists the valid keys, and KeyTable, the
+// one key-table mechanism of every config section (the monitor's sections in monitor_config.cpp,
+// the diagnostics, phases and early_stopping options in their own .cpp files). Also the parser
+// of untrusted JSON text (config files, node_index.json, frame lines) shared by the readers.
 #pragma once
 #include <cmath>
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -154,4 +158,225 @@ void validate_from(const Options& o, const std::string& source) {
   }
 }
 
+// ---------------------------------------------------------------- key tables
+
+// The keys of one config section over a struct S, each named once with its type (deduced from
+// the field), the values it allows (a check plus the text that says so) and how it is written
+// back. The default of a key is the struct's own member initializer (S{}), so it is never
+// written twice. One table gives:
+//  * read(): the unknown-key check (the allowed keys listed in table order), then every key
+//    present read with its type; errors name "<prefix><key>" (e.g. "phases.window");
+//  * validate(): every allowed-values check, "invalid <what> <prefix><key> = <value>: allowed
+//    <allowed>" (the message of require_option);
+//  * write(): every key with its effective value, which read() takes back unchanged.
+template <class S>
+class KeyTable {
+ public:
+  struct Entry {
+    std::string key;
+    std::string allowed;  // what validate() says is allowed; empty: any value of the type
+    std::function<void(S&, const nlohmann::json&, const std::string& path, const std::string& src)> read;
+    std::function<nlohmann::json(const S&)> write;
+    std::function<bool(const S&)> ok;           // null: any value of the type
+    std::function<std::string(const S&)> show;  // the value as validate()'s message shows it
+  };
+
+  explicit KeyTable(std::string what) : what_(std::move(what)) {}
+
+  // A bool, int, 64-bit integer, std::uint64_t, double or std::string at get(s) (a member
+  // pointer or a lambda returning a reference). `ok` takes the value, or the struct and the
+  // value (checks across keys).
+  template <class Get, class Ok = std::nullptr_t>
+  KeyTable& value(const char* key, Get get, Ok ok = nullptr, std::string allowed = "") {
+    using T = std::decay_t<std::invoke_result_t<Get, S&>>;
+    Entry e;
+    e.key = key;
+    e.allowed = std::move(allowed);
+    e.read = [get](S& s, const nlohmann::json& v, const std::string& path, const std::string& src) {
+      std::invoke(get, s) = read_as<T>(v, path, src);
+    };
+    e.write = [get](const S& s) { return nlohmann::json(std::invoke(get, s)); };
+    e.show = [get](const S& s) { return show_value(std::invoke(get, s)); };
+    if constexpr (!std::is_null_pointer_v<Ok>) {
+      if constexpr (std::is_invocable_r_v<bool, Ok, const S&, const T&>)
+        e.ok = [get, ok](const S& s) { return ok(s, std::invoke(get, s)); };
+      else
+        e.ok = [get, ok](const S& s) { return ok(std::invoke(get, s)); };
+    }
+    entries_.push_back(std::move(e));
+    return *this;
+  }
+
+  // A double where JSON null (and NaN) means "not set"; set values must be finite.
+  template <class Get>
+  KeyTable& optional_number(const char* key, Get get, std::string allowed = "a finite number or null") {
+    Entry e;
+    e.key = key;
+    e.allowed = std::move(allowed);
+    e.read = [get](S& s, const nlohmann::json& v, const std::string& path, const std::string& src) {
+      std::invoke(get, s) = read_optional_number(v, path, src);
+    };
+    e.write = [get](const S& s) { return number_or_null(std::invoke(get, s)); };
+    e.show = [get](const S& s) { return show_value(std::invoke(get, s)); };
+    e.ok = [get](const S& s) {
+      const double v = std::invoke(get, s);
+      return std::isnan(v) || std::isfinite(v);
+    };
+    entries_.push_back(std::move(e));
+    return *this;
+  }
+
+  // A string key with a closed set of values, each naming a value of the field (an enum or a
+  // string). `allowed` defaults to the names joined by ", ".
+  template <class Get, class T = std::decay_t<std::invoke_result_t<Get, S&>>>
+  KeyTable& choice(const char* key, Get get, std::vector<std::pair<std::string, T>> values, std::string allowed = "") {
+    if (allowed.empty())
+      for (const auto& nv : values) allowed += (allowed.empty() ? "" : ", ") + nv.first;
+    Entry e;
+    e.key = key;
+    e.allowed = allowed;
+    const std::string what = what_;
+    e.read = [get, values, allowed, what](S& s, const nlohmann::json& v, const std::string& path,
+                                          const std::string& src) {
+      const std::string name = read_string(v, path, src);
+      for (const auto& nv : values)
+        if (nv.first == name) {
+          std::invoke(get, s) = nv.second;
+          return;
+        }
+      throw Error(src + ": key '" + path + "': invalid " + what + " " + path + " = " + show_value(name) +
+                  ": allowed " + allowed);
+    };
+    e.write = [get, values](const S& s) {
+      for (const auto& nv : values)
+        if (nv.second == std::invoke(get, s)) return nlohmann::json(nv.first);
+      return nlohmann::json(nullptr);  // validate() refuses it
+    };
+    e.show = [get, values](const S& s) {
+      for (const auto& nv : values)
+        if (nv.second == std::invoke(get, s)) return show_value(nv.first);
+      if constexpr (std::is_same_v<T, std::string>) return show_value(std::invoke(get, s));
+      else return std::string("(a value out of range)");
+    };
+    e.ok = [get, values](const S& s) {
+      for (const auto& nv : values)
+        if (nv.second == std::invoke(get, s)) return true;
+      return false;
+    };
+    entries_.push_back(std::move(e));
+    return *this;
+  }
+
+  // A key read and written by hand (a unit conversion, null meaning empty).
+  KeyTable& custom(Entry e) {
+    entries_.push_back(std::move(e));
+    return *this;
+  }
+
+  const std::vector<Entry>& entries() const { return entries_; }
+
+  std::vector<std::string> keys() const {
+    std::vector<std::string> k;
+    for (const auto& e : entries_) k.push_back(e.key);
+    return k;
+  }
+
+  // Unknown keys and wrong types throw, naming src and prefix + key. Keys absent keep their value.
+  void read(S& s, const nlohmann::json& j, const std::string& prefix, const std::string& src) const {
+    if (!j.is_object()) throw Error(src + ": expected a JSON object, got " + j.type_name());
+    for (const auto& item : j.items()) {
+      bool known = false;
+      for (const auto& e : entries_) known = known || e.key == item.key();
+      if (!known)
+        throw Error(src + ": unknown key '" + prefix + item.key() + "' (allowed keys: " + join_keys(keys()) + ")");
+    }
+    for (const auto& e : entries_)
+      if (j.contains(e.key)) e.read(s, j[e.key], prefix + e.key, src);
+  }
+
+  void validate(const S& s, const std::string& prefix = "") const {
+    for (const auto& e : entries_)
+      if (e.ok && !e.ok(s)) throw Error("invalid " + what_ + " " + prefix + e.key + " = " + e.show(s) + ": allowed " + e.allowed);
+  }
+
+  nlohmann::json write(const S& s) const {
+    nlohmann::json j = nlohmann::json::object();
+    for (const auto& e : entries_) j[e.key] = e.write(s);
+    return j;
+  }
+
+  // read() into a copy, validate() it (the error names src), then assign: a failed apply leaves
+  // s unchanged.
+  void apply(S& s, const nlohmann::json& j, const std::string& src) const {
+    S o = s;
+    read(o, j, "", src);
+    try {
+      validate(o);
+    } catch (const Error& e) {
+      throw Error(src + ": " + e.what());
+    }
+    s = std::move(o);
+  }
+
+ private:
+  template <class T>
+  static T read_as(const nlohmann::json& v, const std::string& path, const std::string& src) {
+    if constexpr (std::is_same_v<T, bool>) return read_bool(v, path, src);
+    else if constexpr (std::is_same_v<T, int>) return read_int32(v, path, src);
+    else if constexpr (std::is_integral_v<T> && std::is_signed_v<T> && sizeof(T) == 8) return read_int(v, path, src);
+    else if constexpr (std::is_integral_v<T> && std::is_unsigned_v<T> && sizeof(T) == 8) return read_uint(v, path, src);
+    else if constexpr (std::is_same_v<T, double>) return read_number(v, path, src);
+    else if constexpr (std::is_same_v<T, std::string>) return read_string(v, path, src);
+    else static_assert(sizeof(T) == 0, "KeyTable::value: unsupported field type");
+  }
+
+  template <class T>
+  static std::string show_value(const T& v) {
+    if constexpr (std::is_same_v<T, bool>) return v ? "true" : "false";
+    else if constexpr (std::is_same_v<T, std::string>) return "'" + (v.size() > 80 ? v.substr(0, 77) + "..." : v) + "'";
+    else {
+      std::ostringstream os;
+      os << v;
+      return os.str();
+    }
+  }
+
+  std::string what_;
+  std::vector<Entry> entries_;
+};
+
+// Allowed-values checks of KeyTable::value (NaN fails every one).
+inline auto at_least(double lo) {
+  return [lo](auto v) { return static_cast<double>(v) >= lo; };
+}
+inline auto between(double lo, double hi) {
+  return [lo, hi](auto v) { return static_cast<double>(v) >= lo && static_cast<double>(v) <= hi; };
+}
+inline auto finite_at_least(double lo) {
+  return [lo](double v) { return std::isfinite(v) && v >= lo; };
+}
+inline auto finite_above(double lo) {
+  return [lo](double v) { return std::isfinite(v) && v > lo; };
+}
+inline auto non_empty() {
+  return [](const std::string& v) { return !v.empty(); };
+}
+
 }  // namespace mmphate::detail
+
+namespace mmphate {
+
+struct DiagnosticsOptions;
+struct PhaseDetectorOptions;
+struct EarlyStoppingOptions;
+
+namespace detail {
+
+// The key tables of the option structs (defined next to each struct's validate()), which the
+// monitor config reads as its diagnostics, phases and early_stopping sections.
+const KeyTable<DiagnosticsOptions>& diagnostics_keys();
+const KeyTable<PhaseDetectorOptions>& phase_detector_keys();
+const KeyTable<EarlyStoppingOptions>& early_stopping_keys();
+
+}  // namespace detail
+}  // namespace mmphate

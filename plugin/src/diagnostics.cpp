@@ -17,11 +17,6 @@ namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-template <typename T>
-void require(bool ok, const char* key, T value, const char* allowed) {
-  detail::require_option(ok, "diagnostics option", key, value, allowed);
-}
-
 // Digamma at a positive integer: -gamma + sum_{j < n} 1/j.
 double digamma_int(Index n) {
   double s = -0.57721566490153286061;
@@ -147,76 +142,40 @@ EntropyEstimator parse_entropy_estimator(const std::string& text) {
   throw Error("invalid diagnostics option estimator = '" + text + "': allowed knn | histogram");
 }
 
-void DiagnosticsOptions::validate() const {
-  require(knn_k >= 1, "knn_k", knn_k, "integers >= 1");
-  require(std::isfinite(knn_min_distance) && knn_min_distance > 0, "knn_min_distance", knn_min_distance,
-          "finite values > 0");
-  require(histogram_bins >= 1 && histogram_bins <= 1024, "histogram_bins", histogram_bins, "integers in [1, 1024]");
-  require(std::isfinite(histogram_range) && histogram_range > 0, "histogram_range", histogram_range,
-          "finite values > 0");
-  require(spectral_t >= 1 && spectral_t <= 1000, "spectral_t", spectral_t, "integers in [1, 1000]");
-  require(spectral_epochs >= 0, "spectral_epochs", spectral_epochs, "integers >= 0 (0: every epoch)");
-  require(top_units >= 0, "top_units", top_units, "integers >= 0");
-  require(score_k >= 1, "score_k", score_k, "integers >= 1");
-  require(score_queries >= 0, "score_queries", score_queries, "integers >= 0 (0: no scores)");
-  require(score_epochs >= 0, "score_epochs", score_epochs, "integers >= 0 (0: the whole window)");
-  require(digits >= 1 && digits <= 17, "digits", digits, "integers in [1, 17]");
-  require(threads >= 0, "threads", threads, "integers >= 0 (0: all cores)");
+namespace detail {
+
+const KeyTable<DiagnosticsOptions>& diagnostics_keys() {
+  using O = DiagnosticsOptions;
+  static const KeyTable<O> table = KeyTable<O>("diagnostics option")
+      .choice("estimator", &O::estimator, {{"knn", EntropyEstimator::knn}, {"histogram", EntropyEstimator::histogram}},
+              "knn | histogram")
+      .value("knn_k", &O::knn_k, at_least(1), "integers >= 1")
+      .value("knn_min_distance", &O::knn_min_distance, finite_above(0), "finite values > 0")
+      .value("histogram_bins", &O::histogram_bins, between(1, 1024), "integers in [1, 1024]")
+      .value("histogram_range", &O::histogram_range, finite_above(0), "finite values > 0")
+      .value("spectral", &O::spectral)
+      .value("spectral_t", &O::spectral_t, between(1, 1000), "integers in [1, 1000]")
+      .value("spectral_epochs", &O::spectral_epochs, at_least(0), "integers >= 0 (0: every epoch)")
+      .value("top_units", &O::top_units, at_least(0), "integers >= 0")
+      .value("score_k", &O::score_k, at_least(1), "integers >= 1")
+      .value("score_queries", &O::score_queries, at_least(0), "integers >= 0 (0: no scores)")
+      .value("score_epochs", &O::score_epochs, at_least(0), "integers >= 0 (0: the whole window)")
+      .value("all_matrices", &O::all_matrices)
+      .value("digits", &O::digits, between(1, 17), "integers in [1, 17]")
+      .value("seed", &O::seed)
+      .value("threads", &O::threads, at_least(0), "integers >= 0 (0: all cores)");
+  return table;
 }
+
+}  // namespace detail
+
+void DiagnosticsOptions::validate() const { detail::diagnostics_keys().validate(*this); }
 
 void apply_diagnostics_json(DiagnosticsOptions& opt, const nlohmann::json& config, const std::string& source) {
-  using namespace detail;
-  static const std::vector<std::string> keys = {
-      "estimator", "knn_k",       "knn_min_distance", "histogram_bins", "histogram_range",
-      "spectral",  "spectral_t",  "spectral_epochs",  "top_units",      "score_k",
-      "score_queries", "score_epochs", "all_matrices", "digits",    "seed",           "threads"};
-  check_keys(config, keys, source);
-  DiagnosticsOptions o = opt;
-  for (const auto& [key, v] : config.items()) {
-    if (key == "estimator") {
-      try {
-        o.estimator = parse_entropy_estimator(read_string(v, key, source));
-      } catch (const Error& e) {
-        throw Error(source + ": " + e.what());
-      }
-    } else if (key == "knn_k") o.knn_k = read_int32(v, key, source);
-    else if (key == "knn_min_distance") o.knn_min_distance = read_number(v, key, source);
-    else if (key == "histogram_bins") o.histogram_bins = read_int32(v, key, source);
-    else if (key == "histogram_range") o.histogram_range = read_number(v, key, source);
-    else if (key == "spectral") o.spectral = read_bool(v, key, source);
-    else if (key == "spectral_t") o.spectral_t = read_int32(v, key, source);
-    else if (key == "spectral_epochs") o.spectral_epochs = read_int32(v, key, source);
-    else if (key == "top_units") o.top_units = read_int32(v, key, source);
-    else if (key == "score_k") o.score_k = read_int32(v, key, source);
-    else if (key == "score_queries") o.score_queries = read_int(v, key, source);
-    else if (key == "score_epochs") o.score_epochs = read_int32(v, key, source);
-    else if (key == "all_matrices") o.all_matrices = read_bool(v, key, source);
-    else if (key == "digits") o.digits = read_int32(v, key, source);
-    else if (key == "seed") o.seed = read_uint(v, key, source);
-    else if (key == "threads") o.threads = read_int32(v, key, source);
-  }
-  validate_from(o, source);
-  opt = o;
+  detail::diagnostics_keys().apply(opt, config, source);
 }
 
-nlohmann::json to_json(const DiagnosticsOptions& o) {
-  return {{"estimator", to_string(o.estimator)},
-          {"knn_k", o.knn_k},
-          {"knn_min_distance", o.knn_min_distance},
-          {"histogram_bins", o.histogram_bins},
-          {"histogram_range", o.histogram_range},
-          {"spectral", o.spectral},
-          {"spectral_t", o.spectral_t},
-          {"spectral_epochs", o.spectral_epochs},
-          {"top_units", o.top_units},
-          {"score_k", o.score_k},
-          {"score_queries", o.score_queries},
-          {"score_epochs", o.score_epochs},
-          {"all_matrices", o.all_matrices},
-          {"digits", o.digits},
-          {"seed", o.seed},
-          {"threads", o.threads}};
-}
+nlohmann::json to_json(const DiagnosticsOptions& o) { return detail::diagnostics_keys().write(o); }
 
 // ---------------------------------------------------------------- estimators
 

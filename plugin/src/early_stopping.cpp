@@ -9,14 +9,6 @@
 namespace mmphate {
 namespace {
 
-template <typename T>
-void require(bool ok, const char* key, T value, const char* allowed) {
-  detail::require_option(ok, "early stopping option", key, value, allowed);
-}
-
-// Finite or unset (NaN); an infinite threshold is almost surely a mistake.
-bool finite_or_unset(double v) { return std::isnan(v) || std::isfinite(v); }
-
 std::string num(double v) {
   std::ostringstream os;
   os.precision(6);
@@ -28,59 +20,34 @@ std::string num(double v) {
 
 const char* to_string(StopMode m) { return m == StopMode::min ? "min" : "max"; }
 
-void EarlyStoppingOptions::validate() const {
-  require(!monitor.empty(), "monitor", "''", "a non-empty quantity name");
-  require(std::isfinite(min_delta) && min_delta >= 0, "min_delta", min_delta, "finite values >= 0");
-  require(patience >= 0, "patience", patience, "integers >= 0");
-  require(start_from_epoch >= 0, "start_from_epoch", start_from_epoch, "integers >= 0");
-  require(finite_or_unset(baseline), "baseline", baseline, "a finite number or null");
-  require(finite_or_unset(stopping_threshold), "stopping_threshold", stopping_threshold, "a finite number or null");
-  require(finite_or_unset(divergence_threshold), "divergence_threshold", divergence_threshold,
-          "a finite number or null");
+namespace detail {
+
+const KeyTable<EarlyStoppingOptions>& early_stopping_keys() {
+  using O = EarlyStoppingOptions;
+  static const KeyTable<O> table = KeyTable<O>("early stopping option")
+      .value("enabled", &O::enabled)
+      .value("monitor", &O::monitor, non_empty(), "a non-empty quantity name")
+      .choice("mode", &O::mode, {{"min", StopMode::min}, {"max", StopMode::max}}, "min | max")
+      .value("min_delta", &O::min_delta, finite_at_least(0), "finite values >= 0")
+      .value("patience", &O::patience, at_least(0), "integers >= 0")
+      .value("start_from_epoch", &O::start_from_epoch, at_least(0), "integers >= 0")
+      .value("check_finite", &O::check_finite)
+      .value("strict", &O::strict)
+      .optional_number("baseline", &O::baseline)
+      .optional_number("stopping_threshold", &O::stopping_threshold)
+      .optional_number("divergence_threshold", &O::divergence_threshold);
+  return table;
 }
+
+}  // namespace detail
+
+void EarlyStoppingOptions::validate() const { detail::early_stopping_keys().validate(*this); }
 
 void apply_early_stopping_json(EarlyStoppingOptions& opt, const nlohmann::json& config, const std::string& source) {
-  using namespace detail;
-  static const std::vector<std::string> keys = {
-      "enabled",          "monitor",      "mode",     "min_delta",          "patience",
-      "start_from_epoch", "check_finite", "baseline", "stopping_threshold", "divergence_threshold", "strict"};
-  check_keys(config, keys, source);
-  EarlyStoppingOptions o = opt;
-  for (const auto& [key, v] : config.items()) {
-    if (key == "enabled") o.enabled = read_bool(v, key, source);
-    else if (key == "monitor") o.monitor = read_string(v, key, source);
-    else if (key == "mode") {
-      const std::string m = read_string(v, key, source);
-      if (m == "min") o.mode = StopMode::min;
-      else if (m == "max") o.mode = StopMode::max;
-      else throw Error(source + ": key 'mode' = \"" + m + "\": allowed min | max");
-    } else if (key == "min_delta") o.min_delta = read_number(v, key, source);
-    else if (key == "patience") o.patience = read_int32(v, key, source);
-    else if (key == "start_from_epoch") o.start_from_epoch = read_int32(v, key, source);
-    else if (key == "check_finite") o.check_finite = read_bool(v, key, source);
-    else if (key == "strict") o.strict = read_bool(v, key, source);
-    else if (key == "baseline") o.baseline = read_optional_number(v, key, source);
-    else if (key == "stopping_threshold") o.stopping_threshold = read_optional_number(v, key, source);
-    else if (key == "divergence_threshold") o.divergence_threshold = read_optional_number(v, key, source);
-  }
-  validate_from(o, source);
-  opt = o;
+  detail::early_stopping_keys().apply(opt, config, source);
 }
 
-nlohmann::json to_json(const EarlyStoppingOptions& o) {
-  using detail::number_or_null;
-  return {{"enabled", o.enabled},
-          {"monitor", o.monitor},
-          {"mode", to_string(o.mode)},
-          {"min_delta", o.min_delta},
-          {"patience", o.patience},
-          {"start_from_epoch", o.start_from_epoch},
-          {"check_finite", o.check_finite},
-          {"strict", o.strict},
-          {"baseline", number_or_null(o.baseline)},
-          {"stopping_threshold", number_or_null(o.stopping_threshold)},
-          {"divergence_threshold", number_or_null(o.divergence_threshold)}};
-}
+nlohmann::json to_json(const EarlyStoppingOptions& o) { return detail::early_stopping_keys().write(o); }
 
 nlohmann::json StopDecision::to_json() const {
   using detail::number_or_null;

@@ -538,13 +538,10 @@ Monitor::Monitor(MonitorConfig config) {
   state_ = std::make_shared<State>();
   State& s = *state_;
   s.cfg = std::move(config);
-  apply_diagnostics_json(s.diag_opt, s.cfg.diagnostics, "diagnostics");
-  PhaseDetectorOptions po;
-  apply_phase_detector_json(po, s.cfg.phases, "phases");
-  s.phases = PhaseDetector(po);
-  EarlyStoppingOptions eo;
-  apply_early_stopping_json(eo, s.cfg.early_stopping, "early_stopping");
-  s.early = EarlyStopping(eo);
+  // Validated with the rest of the config above (config.validate()).
+  s.diag_opt = s.cfg.diagnostics;
+  s.phases = PhaseDetector(s.cfg.phases);
+  s.early = EarlyStopping(s.cfg.early_stopping);
   s.run_id = make_run_id();
   if (s.cfg.process.allocator == "keep_mapped") keep_freed_memory_mapped();
   if (s.cfg.frames.file || s.cfg.save_snapshots) {

@@ -11,11 +11,6 @@
 namespace mmphate {
 namespace {
 
-template <typename T>
-void require(bool ok, const char* key, T value, const char* allowed) {
-  detail::require_option(ok, "phase detector option", key, value, allowed);
-}
-
 // Stands in for an infinite t-statistic (a noiseless line), finite so JSON can carry it.
 constexpr double kExactLine = 1e9;
 
@@ -67,40 +62,30 @@ const char* to_string(Phase p) {
   }
 }
 
-void PhaseDetectorOptions::validate() const {
-  require(!quantity.empty(), "quantity", "''", "a non-empty quantity name");
-  require(window >= 3 && window <= 10000, "window", window, "integers in [3, 10000]");
-  require(std::isfinite(min_t) && min_t >= 0, "min_t", min_t, "finite values >= 0");
-  require(std::isfinite(min_delta) && min_delta >= 0, "min_delta", min_delta, "finite values >= 0");
-  require(std::isfinite(min_relative_delta) && min_relative_delta >= 0, "min_relative_delta", min_relative_delta,
-          "finite values >= 0");
-  require(patience >= 1 && patience <= 10000, "patience", patience, "integers in [1, 10000]");
+namespace detail {
+
+const KeyTable<PhaseDetectorOptions>& phase_detector_keys() {
+  using O = PhaseDetectorOptions;
+  static const KeyTable<O> table = KeyTable<O>("phase detector option")
+      .value("enabled", &O::enabled)
+      .value("quantity", &O::quantity, non_empty(), "a non-empty quantity name")
+      .value("window", &O::window, between(3, 10000), "integers in [3, 10000]")
+      .value("min_t", &O::min_t, finite_at_least(0), "finite values >= 0")
+      .value("min_delta", &O::min_delta, finite_at_least(0), "finite values >= 0")
+      .value("min_relative_delta", &O::min_relative_delta, finite_at_least(0), "finite values >= 0")
+      .value("patience", &O::patience, between(1, 10000), "integers in [1, 10000]");
+  return table;
 }
+
+}  // namespace detail
+
+void PhaseDetectorOptions::validate() const { detail::phase_detector_keys().validate(*this); }
 
 void apply_phase_detector_json(PhaseDetectorOptions& opt, const nlohmann::json& config, const std::string& source) {
-  using namespace detail;
-  static const std::vector<std::string> keys = {"enabled", "quantity", "window", "min_t",
-                                                "min_delta", "min_relative_delta", "patience"};
-  check_keys(config, keys, source);
-  PhaseDetectorOptions o = opt;
-  for (const auto& [key, v] : config.items()) {
-    if (key == "enabled") o.enabled = read_bool(v, key, source);
-    else if (key == "quantity") o.quantity = read_string(v, key, source);
-    else if (key == "window") o.window = read_int32(v, key, source);
-    else if (key == "min_t") o.min_t = read_number(v, key, source);
-    else if (key == "min_delta") o.min_delta = read_number(v, key, source);
-    else if (key == "min_relative_delta") o.min_relative_delta = read_number(v, key, source);
-    else if (key == "patience") o.patience = read_int32(v, key, source);
-  }
-  validate_from(o, source);
-  opt = o;
+  detail::phase_detector_keys().apply(opt, config, source);
 }
 
-nlohmann::json to_json(const PhaseDetectorOptions& o) {
-  return {{"enabled", o.enabled},     {"quantity", o.quantity},   {"window", o.window},
-          {"min_t", o.min_t},         {"min_delta", o.min_delta}, {"min_relative_delta", o.min_relative_delta},
-          {"patience", o.patience}};
-}
+nlohmann::json to_json(const PhaseDetectorOptions& o) { return detail::phase_detector_keys().write(o); }
 
 nlohmann::json PhaseChange::to_json() const {
   return {{"epoch", epoch},       {"onset_epoch", onset_epoch}, {"from", to_string(from)},

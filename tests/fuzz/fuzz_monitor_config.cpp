@@ -1,6 +1,6 @@
 // Fuzz harness of the monitor config reader (plugin/src/monitor_config.cpp): a config file
-// read and validated by load_monitor_config, its diagnostics / phases / early_stopping blocks
-// read as the monitor reads them, and the config.json a run directory gets
+// read and validated by load_monitor_config (its diagnostics / phases / early_stopping
+// sections typed and validated there too), and the config.json a run directory gets
 // (monitor_config_to_json) read back, which must give the same config.
 #include "fuzz.hpp"
 #include "mmphate/diagnostics.hpp"
@@ -29,13 +29,24 @@ void run(const std::string& input, const std::string& scratch) {
   const std::string path = scratch + "/monitor.json";
   write_file(path, input);
   const MonitorConfig cfg = load_monitor_config(path);
-  // What Monitor's constructor does with the free-form blocks.
+  // The typed option sections are validated at load: what the Monitor's constructor checks
+  // again must pass, and a section read alone must give the same options.
+  try {
+    cfg.diagnostics.validate();
+    cfg.phases.validate();
+    cfg.early_stopping.validate();
+  } catch (const Error& err) {
+    throw Broken(std::string("load_monitor_config accepted invalid options: ") + err.what());
+  }
   DiagnosticsOptions d;
-  apply_diagnostics_json(d, cfg.diagnostics, "diagnostics");
+  apply_diagnostics_json(d, to_json(cfg.diagnostics), "diagnostics");
   PhaseDetectorOptions p;
-  apply_phase_detector_json(p, cfg.phases, "phases");
+  apply_phase_detector_json(p, to_json(cfg.phases), "phases");
   EarlyStoppingOptions e;
-  apply_early_stopping_json(e, cfg.early_stopping, "early_stopping");
+  apply_early_stopping_json(e, to_json(cfg.early_stopping), "early_stopping");
+  if (to_json(d) != to_json(cfg.diagnostics) || to_json(p) != to_json(cfg.phases) ||
+      to_json(e) != to_json(cfg.early_stopping))
+    throw Broken("an option section does not round-trip on its own");
 
   const nlohmann::json j = monitor_config_to_json(cfg);
   MonitorConfig back;

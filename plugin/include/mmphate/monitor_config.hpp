@@ -2,7 +2,8 @@
 // (configs/monitor_*.json, documented key by key in docs/MONITOR.md).
 //
 // A config file is a JSON object of sections; every key is optional and defaults to the value
-// below. Unknown sections and keys are errors that name the key and list the allowed ones
+// below. Unknown sections and keys (in every section, diagnostics, phases and early_stopping
+// included) are errors that name the full key ("phases.window") and list the allowed ones
 // (a typo must not be silently ignored); wrong types and out-of-range values are errors that
 // name the key, the value and what is allowed.
 #pragma once
@@ -11,8 +12,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include "mmphate/diagnostics.hpp"
+#include "mmphate/early_stopping.hpp"
 #include "mmphate/incremental_embedder.hpp"
 #include "mmphate/options.hpp"
+#include "mmphate/phase_detector.hpp"
 #include "mmphate/snapshot_store.hpp"
 
 namespace mmphate {
@@ -80,22 +84,25 @@ struct MonitorConfig {
   Options embedding = default_embedding();
   FrameSettings frames;
   ProcessSettings process;
-  nlohmann::json diagnostics = nlohmann::json::object();     // docs/DIAGNOSTICS.md
-  nlohmann::json phases = nlohmann::json::object();
-  nlohmann::json early_stopping = nlohmann::json::object();
+  DiagnosticsOptions diagnostics;       // docs/DIAGNOSTICS.md
+  PhaseDetectorOptions phases;
+  EarlyStoppingOptions early_stopping;
 
   // The scalable preset with settings suited to a live run: NaN nodes dropped (a diverging
   // unit must not stop the frames), one engine thread (training keeps the others).
   static Options default_embedding();
 
+  // Every section, the diagnostics, phases and early_stopping options included; the error
+  // names the full key ("invalid ... phases.window = 2: allowed ...").
   void validate() const;
 };
 
-// Applies a config object onto cfg (keys not given keep their value). `source` names the
-// file in messages.
+// Applies a config object onto cfg (keys not given keep their value) and validates the result.
+// `source` names the file in messages.
 void apply_monitor_json(MonitorConfig& cfg, const nlohmann::json& config, const std::string& source);
 MonitorConfig load_monitor_config(const std::string& path);
-// Every setting, defaults filled in (what the run directory's config.json holds).
+// Every setting, defaults filled in (what the run directory's config.json holds);
+// apply_monitor_json of it onto a default MonitorConfig gives the same config back.
 nlohmann::json monitor_config_to_json(const MonitorConfig& cfg);
 
 }  // namespace mmphate
