@@ -55,6 +55,8 @@ void IncrementalOptions::validate() const {
   if (align_sample < 0) bad("align_sample", std::to_string(align_sample), "must be >= 0 (0: all)");
   if (knn_margin < 0 || knn_margin > 100000) bad("knn_margin", std::to_string(knn_margin), "must be in [0, 100000]");
   if (!(power_floor >= 0 && power_floor < 1)) bad("power_floor", std::to_string(power_floor), "must be in [0, 1)");
+  if (!(max_t_step == 0 || (max_t_step > 1 && max_t_step <= 100)))
+    bad("max_t_step", std::to_string(max_t_step), "must be 0 (no limit) or in (1, 100]");
   if (!(max_energy_change > 0 && max_energy_change <= 1000))
     bad("max_energy_change", std::to_string(max_energy_change), "must be in (0, 1000]");
 }
@@ -252,8 +254,13 @@ void IncrementalEmbedder::embed_full(const WindowKernel& w, const Decision& d, F
     hints.mds_init = &init;
     hints.mds_max_iter = inc_.warm_mds_iter;
     hints.mds_anchor = inc_.mds_anchor;
+    hints.t_previous = t_full_;
+    hints.t_step = inc_.max_t_step;
     fe.result = embed_kernel(w.K, opt_, hints);
     fe.warm = true;
+    if (fe.result.t_automatic && fe.result.t != fe.result.t_knee)
+      fe.reason += "; t " + std::to_string(fe.result.t) + " (knee " + std::to_string(fe.result.t_knee) +
+                   ", at most x" + std::to_string(inc_.max_t_step).substr(0, 4) + " a frame from " + std::to_string(t_full_) + ")";
   }
   if (fe.result.landmarks_used)
     for (int c = 0; c < fe.result.n_landmarks; ++c) global_of.push_back(next_cluster_++);

@@ -176,6 +176,8 @@ KMeansResult cluster_landmarks(const SparseMatrix& K, int n_landmark, int n_svd,
       init = prior_centres(F, warm->prior, n_landmark);
       ko.init = &init;
       ko.stop_share = warm->stop_share;
+      ko.max_iter = warm->max_iter;
+      ko.single_precision = true;
     }
     km = kmeans(F, n_landmark, ko);
   }

@@ -93,6 +93,7 @@ const KeyTable<UpdaterSettings>& updater_keys() {
       .value("align_sample", INCREMENTAL(align_sample))
       .value("knn_margin", INCREMENTAL(knn_margin))
       .value("power_floor", INCREMENTAL(power_floor))
+      .value("max_t_step", INCREMENTAL(max_t_step))
       .value("shutdown_timeout_ms", &S::shutdown_timeout_ms, at_least(0), ">= 0")
       .value("handle_signals", &S::handle_signals)
       .choice("priority", &S::priority, {{"low", "low"}, {"idle", "idle"}, {"normal", "normal"}})

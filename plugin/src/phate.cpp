@@ -143,7 +143,14 @@ EmbedResult embed_kernel(const SparseMatrix& K, const Options& opt, const EmbedH
     res.t = knee_index(res.entropy);
     res.t_automatic = true;
     if (res.t < 1) res.t = 1;
-    logger()->info("automatic t = {}", res.t);
+    res.t_knee = res.t;
+    if (hints.t_previous > 0 && hints.t_step > 1) {
+      const int lo = std::max(1, static_cast<int>(std::floor(hints.t_previous / hints.t_step)));
+      const int hi = std::max(lo, static_cast<int>(std::ceil(hints.t_previous * hints.t_step)));
+      res.t = std::clamp(res.t, lo, hi);
+    }
+    if (res.t != res.t_knee) logger()->debug("automatic t = {} (knee {}, previous {})", res.t, res.t_knee, hints.t_previous);
+    else logger()->info("automatic t = {}", res.t);
   } else {
     res.t = opt.t;
   }

@@ -47,11 +47,13 @@ RowMatrix spectral_features(const SparseMatrix& K, int n_svd, std::uint64_t seed
 // updater's full recomputes): the subspace iteration starts from the previous eigenvectors
 // and k-means from the previous clusters' centres in the new features, so a full recompute
 // costs a fraction of a cold one and its landmarks stay where they were where the graph did
-// not change (tests/test_incremental.cpp measures both).
+// not change (WarmClusters.* in tests/test_incremental.cpp). Its k-means distances run in
+// float (the features only seed a clustering).
 struct ClusterWarmStart {
   RowMatrix basis;         // in: per node, the previous eigenvectors (NaN row: unknown); out: the new ones
   std::vector<int> prior;  // per node: its previous cluster (any id >= 0), -1 for new nodes
-  double stop_share = 0.002;  // k-means stops once an iteration moves at most this share
+  double stop_share = 0.005;  // k-means stops once an iteration moves at most this share
+  int max_iter = 8;           // and after at most this many Lloyd iterations
   // Subspace iterations when `basis` is given: the previous eigenvectors already span most
   // of the subspace, and every frame adds its iterations to those of the frames before.
   int power_iterations = 1;

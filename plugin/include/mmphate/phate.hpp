@@ -16,6 +16,7 @@ struct EmbedResult {
   RowMatrix embedding;            // nodes x n_components
   int t = 0;                      // diffusion time used
   bool t_automatic = false;
+  int t_knee = 0;                 // the entropy knee, when t was automatic (t may be clamped: EmbedHints::t_step)
   std::vector<double> entropy;    // von Neumann entropy curve (when t was automatic)
   bool landmarks_used = false;
   int n_landmarks = 0;
@@ -51,6 +52,12 @@ struct EmbedHints {
   // > 0 with mds_init: SMACOF is anchored to mds_init with this weight (smacof_anchored).
   double mds_anchor = 0.0;
   int t = 0;             // > 0: diffusion time to use instead of opt.t / the automatic choice
+  // > 0 with an automatic t: the chosen t stays within a factor t_step of t_previous (the
+  // live updater: a window's entropy knee can jump 67 -> 19 between consecutive frames and
+  // redraw the picture; t then moves there over a few frames). EmbedResult::t_knee keeps
+  // the unclamped knee.
+  int t_previous = 0;
+  double t_step = 0.0;
   // With landmarks and a given t: eigenpairs of P_L whose lambda^t is below this floor are
   // left out of P_L^t (each entry changes by at most floor * sqrt(w_j / w_i), w the landmark
   // weights), so only the dominant part of the spectrum is computed. 0: exact P_L^t.
