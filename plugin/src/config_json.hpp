@@ -44,9 +44,10 @@ inline void check_keys(const nlohmann::json& config, const std::vector<std::stri
 // own files nest at most 5 levels.
 constexpr int kMaxJsonDepth = 100;
 
-// Throws unless the brackets of `text` (outside strings) nest at most kMaxJsonDepth deep.
-// Text that is not JSON passes or fails here at will: the parser rejects it anyway.
-inline void check_json_depth(std::string_view text) {
+// True when the brackets of `text` (outside strings) nest deeper than `limit`. Text that is
+// not JSON passes or fails here at will: the parser rejects it anyway. (Also the fuzz
+// mutator's guard, tests/fuzz/mutate.cpp.)
+inline bool json_deeper_than(std::string_view text, int limit) {
   int depth = 0;
   bool in_string = false, escaped = false;
   for (const char c : text) {
@@ -57,12 +58,18 @@ inline void check_json_depth(std::string_view text) {
     } else if (c == '"') {
       in_string = true;
     } else if (c == '[' || c == '{') {
-      if (++depth > kMaxJsonDepth)
-        throw Error("JSON nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
+      if (++depth > limit) return true;
     } else if (c == ']' || c == '}') {
       --depth;
     }
   }
+  return false;
+}
+
+// Throws unless the brackets of `text` nest at most kMaxJsonDepth deep.
+inline void check_json_depth(std::string_view text) {
+  if (json_deeper_than(text, kMaxJsonDepth))
+    throw Error("JSON nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
 }
 
 // Parses untrusted JSON text. Too deep nesting and every error of nlohmann::json (syntax, and

@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "config_json.hpp"  // json_deeper_than
 #include "fuzz.hpp"
 
 namespace mmphate::fuzz {
@@ -313,30 +314,10 @@ std::string dump_with_hole(const json& doc, const std::string& hole_text) {
   return text;
 }
 
-// True when the brackets of `s` nest deeper than `limit` (outside strings): such text is not
-// parsed for structured edits, which could not dump it back and would spend the run on it.
-bool deeper_than(const std::string& s, int limit) {
-  int depth = 0;
-  bool in_string = false, escaped = false;
-  for (const char c : s) {
-    if (in_string) {
-      if (escaped) escaped = false;
-      else if (c == '\\') escaped = true;
-      else if (c == '"') in_string = false;
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      if (++depth > limit) return true;
-    } else if (c == ']' || c == '}') {
-      --depth;
-    }
-  }
-  return false;
-}
-
 // Edits the whole input when it is one JSON document, else one of its lines that is.
 bool mutate_json(std::string& s, const std::vector<std::string>& keys, Rng& rng) {
-  if (deeper_than(s, 200)) return false;
+  // Deeper text is not parsed for structured edits: they could not dump it back.
+  if (detail::json_deeper_than(s, 200)) return false;
   std::string hole;
   json doc = json::parse(s, nullptr, false);
   if (!doc.is_discarded()) {
