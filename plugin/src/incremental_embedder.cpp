@@ -258,9 +258,12 @@ void IncrementalEmbedder::embed_full(const WindowKernel& w, const Decision& d, F
     hints.t_step = inc_.max_t_step;
     fe.result = embed_kernel(w.K, opt_, hints);
     fe.warm = true;
-    if (fe.result.t_automatic && fe.result.t != fe.result.t_knee)
-      fe.reason += "; t " + std::to_string(fe.result.t) + " (knee " + std::to_string(fe.result.t_knee) +
-                   ", at most x" + std::to_string(inc_.max_t_step).substr(0, 4) + " a frame from " + std::to_string(t_full_) + ")";
+    if (fe.result.t_automatic && fe.result.t != fe.result.t_knee) {
+      std::ostringstream os;
+      os << "; t " << fe.result.t << " (knee " << fe.result.t_knee << ", at most x" << inc_.max_t_step
+         << " a frame from " << t_full_ << ")";
+      fe.reason += os.str();
+    }
   }
   if (fe.result.landmarks_used)
     for (int c = 0; c < fe.result.n_landmarks; ++c) global_of.push_back(next_cluster_++);

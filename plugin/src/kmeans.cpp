@@ -11,53 +11,53 @@
 namespace mmphate {
 namespace {
 
-// Nearest centre of every row of X; returns the number of changed labels. single: the
-// distance GEMM in float (twice the speed; a near-tie may then go to the other centre).
-Index assign(const RowMatrix& X, const RowMatrix& C, std::vector<int>& labels, int threads, bool single = false) {
+constexpr Index kBlock = 512;  // rows per distance GEMM
+
+// For every row i of X, its nearest row of C: visit(block, i, best, min_c ||c||^2 - 2 x_i.c),
+// the squared distance less ||x_i||^2. Blocked GEMM distances; single: the GEMM in float (twice
+// the speed; a near-tie may then go to the other centre).
+template <class Visit>
+void for_each_nearest(const RowMatrix& X, const RowMatrix& C, int threads, bool single, Visit visit) {
+  using RowMatrixF = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
   const Vector cn = C.rowwise().squaredNorm();
-  const Index n = X.rows(), block = 512;
-  const Index blocks = (n + block - 1) / block;
-  std::vector<Index> changed(static_cast<std::size_t>(blocks), 0);
-  const Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> Cf =
-      single ? C.cast<float>() : Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>();
-  const Eigen::VectorXf cnf = single ? cn.cast<float>() : Eigen::VectorXf();
-  parallel_for(blocks, threads, [&](Index b) {
-    const Index r0 = b * block, rows = std::min(block, n - r0);
-    auto relabel = [&](Index r, Index best) {
-      if (labels[r0 + r] != static_cast<int>(best)) { labels[r0 + r] = static_cast<int>(best); ++changed[b]; }
-    };
+  const RowMatrixF Cf = single ? RowMatrixF(C.cast<float>()) : RowMatrixF();
+  const Eigen::VectorXf cnf = single ? Eigen::VectorXf(cn.cast<float>()) : Eigen::VectorXf();
+  const Index n = X.rows();
+  parallel_for((n + kBlock - 1) / kBlock, threads, [&](Index b) {
+    const Index r0 = b * kBlock, rows = std::min(kBlock, n - r0);
+    Index best;
     if (single) {
       Eigen::MatrixXf G;
-      G.noalias() = Cf * X.middleRows(r0, rows).cast<float>().transpose();
+      G.noalias() = Cf * X.middleRows(r0, rows).cast<float>().transpose();  // k x rows
       for (Index r = 0; r < rows; ++r) {
-        Index best;
-        (cnf - 2.0f * G.col(r)).minCoeff(&best);
-        relabel(r, best);
+        const double d = (cnf - 2.0f * G.col(r)).minCoeff(&best);
+        visit(b, r0 + r, best, d);
       }
-      return;
+    } else {
+      Matrix G;
+      G.noalias() = C * X.middleRows(r0, rows).transpose();  // k x rows
+      for (Index r = 0; r < rows; ++r) {
+        const double d = (cn - 2.0 * G.col(r)).minCoeff(&best);
+        visit(b, r0 + r, best, d);
+      }
     }
-    Matrix G;
-    G.noalias() = C * X.middleRows(r0, rows).transpose();  // k x rows
-    for (Index r = 0; r < rows; ++r) {
-      Index best;
-      (cn - 2.0 * G.col(r)).minCoeff(&best);
-      relabel(r, best);
-    }
+  });
+}
+
+// Nearest centre of every row of X; returns the number of changed labels.
+Index assign(const RowMatrix& X, const RowMatrix& C, std::vector<int>& labels, int threads, bool single = false) {
+  std::vector<Index> changed(static_cast<std::size_t>((X.rows() + kBlock - 1) / kBlock), 0);
+  for_each_nearest(X, C, threads, single, [&](Index b, Index i, Index best, double) {
+    if (labels[i] != static_cast<int>(best)) { labels[i] = static_cast<int>(best); ++changed[b]; }
   });
   return std::accumulate(changed.begin(), changed.end(), Index{0});
 }
 
-// Squared distance from every row of X to its nearest row of C (blocked GEMM, as assign).
+// Squared distance from every row of X to its nearest row of C.
 std::vector<double> nearest_sq(const RowMatrix& X, const RowMatrix& C, int threads) {
-  const Vector cn = C.rowwise().squaredNorm();
-  const Index n = X.rows(), block = 512;
-  std::vector<double> d2(static_cast<std::size_t>(n));
-  parallel_for((n + block - 1) / block, threads, [&](Index b) {
-    const Index r0 = b * block, rows = std::min(block, n - r0);
-    Matrix G;
-    G.noalias() = C * X.middleRows(r0, rows).transpose();
-    for (Index r = 0; r < rows; ++r)
-      d2[r0 + r] = std::max(0.0, X.row(r0 + r).squaredNorm() + (cn - 2.0 * G.col(r)).minCoeff());
+  std::vector<double> d2(static_cast<std::size_t>(X.rows()));
+  for_each_nearest(X, C, threads, false, [&](Index, Index i, Index, double d) {
+    d2[i] = std::max(0.0, X.row(i).squaredNorm() + d);
   });
   return d2;
 }

@@ -4,9 +4,8 @@
 #include <functional>
 #include <unordered_map>
 
-#include "mmphate/error.hpp"
-
 #include "mmphate/diffusion.hpp"
+#include "mmphate/error.hpp"
 #include "mmphate/kmeans.hpp"
 #include "mmphate/log.hpp"
 #include "mmphate/parallel.hpp"
@@ -156,8 +155,8 @@ KMeansResult cluster_landmarks(const SparseMatrix& K, int n_landmark, int n_svd,
   StageTimes& t = times ? *times : local;
   if (warm && ((warm->basis.cols() > 0 && warm->basis.rows() != K.rows()) ||
                static_cast<Index>(warm->prior.size()) != K.rows()))
-    throw Error("cluster_landmarks: warm start for " + std::to_string(warm->basis.rows()) + " / " +
-                std::to_string(warm->prior.size()) + " nodes, the kernel has " + std::to_string(K.rows()));
+    throw Error("cluster_landmarks: warm start with " + std::to_string(warm->prior.size()) + " prior labels and " +
+                std::to_string(warm->basis.rows()) + " basis rows for a kernel of " + std::to_string(K.rows()) + " nodes");
   RowMatrix F;
   {
     ScopedStage st(t, "landmarks.spectral");
