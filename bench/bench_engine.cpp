@@ -86,6 +86,7 @@ int main(int argc, char** argv) {
   }
   const double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   out["nodes"] = r.n_nodes;
+  out["kernel_nnz"] = r.kernel_nnz;
   out["threads"] = opt.threads;
   out["t"] = r.t;
   out["landmarks"] = r.n_landmarks;

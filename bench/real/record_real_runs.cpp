@@ -9,6 +9,9 @@
 //   lstm32_fmnist, gru32_fmnist, rnn32_fmnist  one layer of 32 units on sequential
 //       Fashion-MNIST (28 rows = 28 steps), 8 probes per class (the monitor's default);
 //   bilstm16_fmnist                             bidirectional LSTM, 2 x 16 units;
+//   lstm256_fmnist                              one LSTM layer of 256 units, 64 epochs of 2000
+//       samples (the scale issue's width: 64 x 28 x 256 = 458,752 nodes in a 64-epoch window;
+//       not in the default suite, ~10 min to record: --only lstm256_fmnist);
 //   charlm_lstm2x48_l0, charlm_lstm2x48_l1      both layers of a 2-layer character-level
 //       LSTM language model (48 units, 40-step sequences, per-step next-character targets)
 //       on /usr/share/common-licenses/GPL-3, 40 held-out probe sequences;
@@ -392,6 +395,7 @@ int main(int argc, char** argv) {
     if (want("gru32_fmnist")) record_fmnist(a, "gru32_fmnist", "gru", 32, false, scaled(30, s), 10000, 2e-3);
     if (want("rnn32_fmnist")) record_fmnist(a, "rnn32_fmnist", "rnn", 32, false, scaled(30, s), 10000, 1e-3);
     if (want("bilstm16_fmnist")) record_fmnist(a, "bilstm16_fmnist", "lstm", 16, true, scaled(24, s), 10000, 2e-3);
+    if (a.only.count("lstm256_fmnist")) record_fmnist(a, "lstm256_fmnist", "lstm", 256, false, scaled(64, s), 2000, 1e-3);
     if (want("charlm_lstm2x48_l0") || want("charlm_lstm2x48_l1")) record_charlm(a, scaled(15, s));
     if (want("hopf_ramp")) record_hopf(a, scaled(30, s));
   } catch (const std::exception& e) {

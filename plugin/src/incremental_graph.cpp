@@ -9,6 +9,7 @@
 #include "mmphate/error.hpp"
 #include "mmphate/log.hpp"
 #include "mmphate/parallel.hpp"
+#include "mmphate/sparse_build.hpp"
 
 namespace mmphate {
 namespace {
@@ -381,47 +382,6 @@ double WindowGraph::bandwidth() const {
   return mean_unit_bandwidth(unit_median, std::count(clamped.begin(), clamped.end(), 1) > 0, kappa, true);
 }
 
-namespace {
-
-// Union of a row's entries, emitted in ascending column order without sorting: columns are
-// marked in a bitmap over the unit's points and read back word by word. A column met more
-// than once keeps its largest value, as from_triplets_max does for duplicate positions.
-class RowUnion {
- public:
-  explicit RowUnion(Index columns)
-      : bits_(static_cast<std::size_t>((columns + 63) / 64), 0), value_(static_cast<std::size_t>(columns)) {}
-  void add(int c, double v) {
-    std::uint64_t& word = bits_[static_cast<std::size_t>(c) >> 6];
-    const std::uint64_t bit = std::uint64_t{1} << (c & 63);
-    value_[c] = (word & bit) ? std::max(value_[c], v) : v;
-    word |= bit;
-    lo_ = std::min(lo_, c >> 6);
-    hi_ = std::max(hi_, c >> 6);
-  }
-  // Appends the marked columns and their values, and clears the marks.
-  void flush(std::vector<int>& col, std::vector<double>& val) {
-    for (int w = lo_; w <= hi_; ++w) {
-      std::uint64_t word = bits_[w];
-      while (word) {
-        const int c = (w << 6) + __builtin_ctzll(word);
-        col.push_back(c);
-        val.push_back(value_[c]);
-        word &= word - 1;
-      }
-      bits_[w] = 0;
-    }
-    lo_ = std::numeric_limits<int>::max();
-    hi_ = -1;
-  }
-
- private:
-  std::vector<std::uint64_t> bits_;
-  std::vector<double> value_;
-  int lo_ = std::numeric_limits<int>::max(), hi_ = -1;
-};
-
-}  // namespace
-
 void WindowGraph::unit_rows(Index u, const OrdinalMap& where, const std::vector<Index>& offset, double inv_eps2,
                             std::vector<int>& local_of_row, UnitRows& out) const {
   out.row.clear();
@@ -451,15 +411,14 @@ void WindowGraph::unit_rows(Index u, const OrdinalMap& where, const std::vector<
   // multiway edges (same unit at the adjacent steps of its epoch and the same step of the
   // adjacent epochs; both ends emit them).
   const int keep = opt_.interslice_edges > 0 ? opt_.interslice_edges : opt_.interslice_knn;
-  std::vector<Index> own_start(static_cast<std::size_t>(m) + 1, 0), in_start(static_cast<std::size_t>(m) + 1, 0);
-  std::vector<int> own_col;
-  std::vector<double> own_val;
+  LocalRows own;
+  own.start.assign(static_cast<std::size_t>(m) + 1, 0);
+  std::vector<int>& own_col = own.col;
   own_col.reserve(static_cast<std::size_t>(m) * (static_cast<std::size_t>(keep) + 4));
-  own_val.reserve(own_col.capacity());
+  own.val.reserve(own_col.capacity());
   auto emit = [&](int b, double w) {
     own_col.push_back(b);
-    own_val.push_back(w);
-    ++in_start[b + 1];
+    own.val.push_back(w);
   };
   for (Index a = 0; a < m; ++a) {
     const Point& pa = pts[a];
@@ -470,7 +429,7 @@ void WindowGraph::unit_rows(Index u, const OrdinalMap& where, const std::vector<
       if (!(w >= opt_.thresh && w > 0)) break;
       emit(local[where.at(ordinal_of(list[j].key)) * steps_ + step_of(list[j].key)], w);
     }
-    out.interslice += 2 * (static_cast<Index>(own_col.size()) - own_start[a]);
+    out.interslice += 2 * (static_cast<Index>(own_col.size()) - own.start[a]);
     auto link = [&](Index p, Index t, double weight) {
       if (p < 0 || p >= positions || t < 0 || t >= steps_ || weight <= 0) return;
       const int b = local[p * steps_ + t];
@@ -484,31 +443,14 @@ void WindowGraph::unit_rows(Index u, const OrdinalMap& where, const std::vector<
     link(pa.p, pa.t - 1, opt_.time_edge_weight);
     link(pa.p, pa.t + 1, opt_.time_edge_weight);
     link(pa.p + 1, pa.t, opt_.epoch_edge_weight);
-    own_start[a + 1] = static_cast<Index>(own_col.size());
+    own.start[a + 1] = static_cast<Index>(own_col.size());
   }
 
-  // Row a = {b : a -> b} U {b : b -> a}: the reverse lists by one counting-sort pass.
-  const std::size_t directed = own_col.size();
-  for (Index b = 0; b < m; ++b) in_start[b + 1] += in_start[b];
-  std::vector<int> in_col(directed);
-  std::vector<double> in_val(directed);
-  std::vector<Index> fill(in_start.begin(), in_start.end() - 1);
-  for (Index a = 0; a < m; ++a)
-    for (Index e = own_start[a]; e < own_start[a + 1]; ++e) {
-      const Index at = fill[own_col[e]]++;
-      in_col[at] = static_cast<int>(a);
-      in_val[at] = own_val[e];
-    }
-  out.start.assign(static_cast<std::size_t>(m) + 1, 0);
-  out.col.reserve(2 * directed);
-  out.val.reserve(2 * directed);
-  RowUnion row(m);
-  for (Index a = 0; a < m; ++a) {
-    for (Index e = own_start[a]; e < own_start[a + 1]; ++e) row.add(own_col[e], own_val[e]);
-    for (Index e = in_start[a]; e < in_start[a + 1]; ++e) row.add(in_col[e], in_val[e]);
-    row.flush(out.col, out.val);
-    out.start[a + 1] = static_cast<Index>(out.col.size());
-  }
+  // Row a = {b : a -> b} U {b : b -> a}.
+  LocalRows sym = symmetric_union(own);
+  out.start = std::move(sym.start);
+  out.col = std::move(sym.col);
+  out.val = std::move(sym.val);
 }
 
 WindowKernel WindowGraph::build() const {

@@ -15,10 +15,10 @@ namespace mmphate {
 
 RowMatrix spectral_features(const SparseMatrix& K, int n_svd, std::uint64_t seed, int threads,
                             int power_iterations, const RowMatrix* start, RowMatrix* basis_out) {
-  const SparseMatrix A = symmetric_diffusion(K);
+  // The eigenvectors of A = D^-1/2 K D^-1/2 (symmetric_diffusion), with A applied on the fly.
   const Vector inv_sqrt_deg = kernel_degrees(K).cwiseSqrt().cwiseInverse();
   const int k = static_cast<int>(std::min<Index>(n_svd, K.rows() - 1));
-  const EigenPairs ep = top_eigenpairs(A, k, seed, threads, power_iterations, 10, start);
+  const EigenPairs ep = top_eigenpairs_scaled(K, inv_sqrt_deg, k, seed, threads, power_iterations, 10, start);
   RowMatrix F = inv_sqrt_deg.asDiagonal() * ep.vectors * ep.values.asDiagonal();
   if (basis_out) *basis_out = ep.vectors;
   return F;

@@ -43,12 +43,20 @@ RowMatrix times_small(const RowMatrix& Y, const Matrix& S, int threads) {
   return out;
 }
 
-// A * Q for a sparse row-major A and a tall row-major Q.
-RowMatrix sparse_times(const SparseMatrix& A, const RowMatrix& Q, int threads) {
+// A * Q for a sparse row-major A and a tall row-major Q; with `scale`, A is diag(scale) A
+// diag(scale), each entry scaled as symmetric_diffusion scales it (the same bits).
+RowMatrix sparse_times(const SparseMatrix& A, const Vector* scale, const RowMatrix& Q, int threads) {
   RowMatrix out = RowMatrix::Zero(A.rows(), Q.cols());
-  parallel_for(A.rows(), threads, [&](Index i) {
-    for (SparseMatrix::InnerIterator it(A, i); it; ++it) out.row(i) += it.value() * Q.row(it.col());
-  });
+  if (scale) {
+    const Vector& s = *scale;
+    parallel_for(A.rows(), threads, [&](Index i) {
+      for (SparseMatrix::InnerIterator it(A, i); it; ++it) out.row(i) += (it.value() * (s(i) * s(it.col()))) * Q.row(it.col());
+    });
+  } else {
+    parallel_for(A.rows(), threads, [&](Index i) {
+      for (SparseMatrix::InnerIterator it(A, i); it; ++it) out.row(i) += it.value() * Q.row(it.col());
+    });
+  }
   return out;
 }
 
@@ -93,8 +101,9 @@ EigenPairs sort_by_magnitude(const Vector& vals, const Matrix& vecs, int k) {
 
 }  // namespace
 
-EigenPairs top_eigenpairs(const SparseMatrix& A, int k, std::uint64_t seed, int threads,
-                          int power_iterations, int oversample, const RowMatrix* start) {
+namespace {
+EigenPairs subspace_eigenpairs(const SparseMatrix& A, const Vector* scale, int k, std::uint64_t seed, int threads,
+                               int power_iterations, int oversample, const RowMatrix* start) {
   const Index n = A.rows();
   k = static_cast<int>(std::min<Index>(k, n));
   const Index m = std::min<Index>(n, k + oversample);
@@ -118,9 +127,9 @@ EigenPairs top_eigenpairs(const SparseMatrix& A, int k, std::uint64_t seed, int 
       for (Index j = c; j < m; ++j) Q(i, j) = scale * normal(rng);
     }
   }
-  Q = orthonormalize(sparse_times(A, Q, threads), threads);
-  for (int it = 0; it < power_iterations; ++it) Q = orthonormalize(sparse_times(A, Q, threads), threads);
-  const RowMatrix AQ = sparse_times(A, Q, threads);
+  Q = orthonormalize(sparse_times(A, scale, Q, threads), threads);
+  for (int it = 0; it < power_iterations; ++it) Q = orthonormalize(sparse_times(A, scale, Q, threads), threads);
+  const RowMatrix AQ = sparse_times(A, scale, Q, threads);
   Matrix B = Matrix::Zero(m, m);
   {
     const Index chunks = row_chunks(n, threads);
@@ -135,6 +144,20 @@ EigenPairs top_eigenpairs(const SparseMatrix& A, int k, std::uint64_t seed, int 
   EigenPairs small = sort_by_magnitude(es.eigenvalues(), es.eigenvectors(), k);
   small.vectors = Matrix(times_small(Q, small.vectors, threads));
   return small;
+}
+}  // namespace
+
+EigenPairs top_eigenpairs(const SparseMatrix& A, int k, std::uint64_t seed, int threads, int power_iterations,
+                          int oversample, const RowMatrix* start) {
+  return subspace_eigenpairs(A, nullptr, k, seed, threads, power_iterations, oversample, start);
+}
+
+EigenPairs top_eigenpairs_scaled(const SparseMatrix& K, const Vector& scale, int k, std::uint64_t seed, int threads,
+                                 int power_iterations, int oversample, const RowMatrix* start) {
+  if (scale.size() != K.rows())
+    throw Error("top_eigenpairs_scaled: " + std::to_string(scale.size()) + " scale entries for " +
+                std::to_string(K.rows()) + " rows");
+  return subspace_eigenpairs(K, &scale, k, seed, threads, power_iterations, oversample, start);
 }
 
 EigenPairs top_eigenpairs_dense(const Matrix& A, int k) {

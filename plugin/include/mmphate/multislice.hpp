@@ -46,9 +46,6 @@ SparseMatrix multislice_kernel(const RowMatrix& features, Index slices, Index un
 // Building blocks shared with the incremental window graph (incremental_graph.hpp):
 // intraslice entries of every slice of `nodes` (symmetrised, diagonal included) ...
 std::vector<Triplet> intraslice_entries(const RowMatrix& features, const NodeIndex& nodes, const Options& opt);
-// ... the scalable mode's multiway edges (none in faithful mode); returns the count added ...
-Index append_multiway_edges(const RowMatrix& features, const NodeIndex& nodes, const Options& opt, double eps,
-                            std::vector<Triplet>& out);
 // ... and the median the interslice bandwidth averages (0 for an empty list).
 double median_of(std::vector<double> v);
 // The bandwidth rule, shared by the batch kernel and the live window (WindowGraph): the mean

@@ -12,4 +12,18 @@ namespace mmphate {
 // n x n row-major matrix; duplicate positions keep the largest value.
 SparseMatrix from_triplets_max(Index n, const std::vector<Triplet>& entries, int threads);
 
+// Rows over a local numbering, as CSR: row a holds col/val[start[a], start[a + 1]).
+struct LocalRows {
+  std::vector<Index> start = {0};
+  std::vector<int> col;
+  std::vector<double> val;
+  Index rows() const { return static_cast<Index>(start.size()) - 1; }
+};
+
+// The symmetric closure of directed rows over their own points (columns < rows()): row a =
+// {b : a -> b} U {b : b -> a}, columns ascending, a position met more than once keeping its
+// largest value (as from_triplets_max does). The interslice rows of one unit, shared by the
+// batch scalable kernel and the live window graph.
+LocalRows symmetric_union(const LocalRows& directed);
+
 }  // namespace mmphate

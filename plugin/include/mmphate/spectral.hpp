@@ -23,6 +23,12 @@ struct EigenPairs {
 // k + oversample) are drawn Gaussian; rows holding a NaN start at 0.
 EigenPairs top_eigenpairs(const SparseMatrix& A, int k, std::uint64_t seed, int threads = 1,
                           int power_iterations = 7, int oversample = 10, const RowMatrix* start = nullptr);
+// The same for A = diag(scale) K diag(scale), without forming A: for the symmetric diffusion
+// operator of a kernel that is the process's largest object (1.28 M nodes: ~6 GB), a copy is
+// what the memory cannot afford. The products are A's to the last bit.
+EigenPairs top_eigenpairs_scaled(const SparseMatrix& K, const Vector& scale, int k, std::uint64_t seed,
+                                 int threads = 1, int power_iterations = 7, int oversample = 10,
+                                 const RowMatrix* start = nullptr);
 
 EigenPairs top_eigenpairs_dense(const Matrix& A, int k);
 
