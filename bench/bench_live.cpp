@@ -32,11 +32,12 @@
 #include <nlohmann/json.hpp>
 
 #include "mmphate/error.hpp"
-#include "mmphate/frame_reader.hpp"
-#include "mmphate/monitor.hpp"
+#include "mmphate/run/frame_reader.hpp"
+#include "mmphate/monitor/monitor.hpp"
 #include "mmphate/npy.hpp"
 #include "mmphate/phate.hpp"
 #include "mmphate/scores.hpp"
+#include "testing/store_traces.hpp"
 
 using namespace mmphate;
 namespace fs = std::filesystem;

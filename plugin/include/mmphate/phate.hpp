@@ -39,7 +39,7 @@ struct EmbedResult {
   StageTimes times;
 };
 
-// What an incremental caller already knows (incremental_embedder.hpp); every field optional.
+// What an incremental caller already knows (incremental/embedder.hpp); every field optional.
 struct EmbedHints {
   // Landmark assignment to use instead of spectral clustering (one id per node, 0..count-1,
   // none empty). Only used when landmarks apply (nodes > n_landmark).

@@ -20,7 +20,7 @@
 
 #include <chrono>
 
-#include "mmphate/monitor.hpp"
+#include "mmphate/monitor/monitor.hpp"
 
 namespace mmphate::torchlayer {
 

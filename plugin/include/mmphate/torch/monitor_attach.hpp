@@ -11,7 +11,7 @@
 
 #include <memory>
 
-#include "mmphate/monitor.hpp"
+#include "mmphate/monitor/monitor.hpp"
 #include "mmphate/torch/recorder.hpp"
 #include "mmphate/torch/tapped_rnn.hpp"
 
