@@ -269,12 +269,26 @@ double spectral_entropy(const Matrix& block, int t) {
 
 // ---------------------------------------------------------------- the frame
 
-FrameDiagnostics compute_frame_diagnostics(const RowMatrix& Y, const TraceShape& shape,
-                                           const std::vector<std::int64_t>& epochs, const SparseMatrix* kernel,
-                                           const NodeIndex* graph_nodes, const DiagnosticsOptions& opt,
-                                           const RowMatrix* features) {
-  const auto start = std::chrono::steady_clock::now();
-  opt.validate();
+namespace {
+
+// The frame as the steps below read it: the embedding on the grid, which rows are present, and
+// the frame's centre and RMS radius.
+struct FrameGrid {
+  const RowMatrix& Y;
+  Index E, T, U, d;
+  std::vector<char> present;
+  Index n_present = 0;
+  Eigen::RowVectorXd centre;
+  bool scalable = false;  // a positive, finite radius: entropies and unit change are defined
+  Index node(Index e, Index t, Index u) const { return (e * T + t) * U + u; }
+};
+
+void warn(FrameDiagnostics& out, const std::string& w) {
+  logger()->warn("diagnostics: {}", w);
+  out.warnings.push_back(w);
+}
+
+void check_frame_input(const RowMatrix& Y, const TraceShape& shape, const std::vector<std::int64_t>& epochs) {
   const Index E = shape.epochs, T = shape.steps, U = shape.units, d = Y.cols();
   if (E < 1 || T < 1 || U < 1)
     throw Error("diagnostics: shape must have epochs, steps and units >= 1, got " + std::to_string(E) + " x " +
@@ -291,10 +305,15 @@ FrameDiagnostics compute_frame_diagnostics(const RowMatrix& Y, const TraceShape&
     if (epochs[e] <= epochs[e - 1])
       throw Error("diagnostics: epoch labels must be strictly increasing (oldest first), got " +
                   std::to_string(epochs[e - 1]) + " then " + std::to_string(epochs[e]));
+}
 
-  // Present rows: all finite. All-NaN rows are absent; anything else non-finite is an error.
-  std::vector<char> present(static_cast<std::size_t>(Y.rows()), 0);
-  Index n_present = 0;
+// Present rows: all finite. All-NaN rows are absent; anything else non-finite is an error.
+void find_present_rows(FrameGrid& f) {
+  const RowMatrix& Y = f.Y;
+  const Index T = f.T, U = f.U;
+  std::vector<char>& present = f.present;
+  Index& n_present = f.n_present;
+  present.assign(static_cast<std::size_t>(Y.rows()), 0);
   for (Index i = 0; i < Y.rows(); ++i) {
     const bool finite = Y.row(i).allFinite();
     if (!finite && !Y.row(i).array().isNaN().all())
@@ -304,21 +323,14 @@ FrameDiagnostics compute_frame_diagnostics(const RowMatrix& Y, const TraceShape&
     present[i] = finite ? 1 : 0;
     n_present += finite ? 1 : 0;
   }
+}
 
-  FrameDiagnostics out;
-  out.epochs = epochs;
-  out.steps = T;
-  out.units = U;
-  out.present_nodes = n_present;
-  out.estimator = opt.estimator;
-  out.all_matrices = opt.all_matrices;
-  out.digits = opt.digits;
-  auto warn = [&](const std::string& w) {
-    logger()->warn("diagnostics: {}", w);
-    out.warnings.push_back(w);
-  };
-
-  Eigen::RowVectorXd centre = Eigen::RowVectorXd::Zero(d);
+// The frame's centre and RMS radius (what the entropies and the unit change are measured in).
+void measure_frame(FrameGrid& f, FrameDiagnostics& out) {
+  const RowMatrix& Y = f.Y;
+  const std::vector<char>& present = f.present;
+  const Index n_present = f.n_present;
+  Eigen::RowVectorXd centre = Eigen::RowVectorXd::Zero(f.d);
   for (Index i = 0; i < Y.rows(); ++i)
     if (present[i]) centre += Y.row(i);
   if (n_present > 0) centre /= static_cast<double>(n_present);
@@ -326,14 +338,21 @@ FrameDiagnostics compute_frame_diagnostics(const RowMatrix& Y, const TraceShape&
   for (Index i = 0; i < Y.rows(); ++i)
     if (present[i]) ss += (Y.row(i) - centre).squaredNorm();
   out.frame_radius = n_present > 0 ? std::sqrt(ss / static_cast<double>(n_present)) : 0.0;
-  const bool scalable = out.frame_radius > 0 && std::isfinite(out.frame_radius);
-  if (n_present == 0) warn("no present node in the frame");
-  else if (!scalable) warn("every present node sits at the same point: entropies and unit change are not available");
+  f.centre = centre;
+  f.scalable = out.frame_radius > 0 && std::isfinite(out.frame_radius);
+  if (n_present == 0) warn(out, "no present node in the frame");
+  else if (!f.scalable)
+    warn(out, "every present node sits at the same point: entropies and unit change are not available");
+}
 
-  auto node = [&](Index e, Index t, Index u) { return (e * T + t) * U + u; };
-
-  // Embedding entropies.
-  std::optional<ScopedStage> stage(std::in_place, out.times, "entropy");
+// Intra- and inter-step entropies of the embedding (Kozachenko-Leonenko or histogram).
+void embedding_entropies(const FrameGrid& f, const DiagnosticsOptions& opt, FrameDiagnostics& out) {
+  const RowMatrix& Y = f.Y;
+  const Index E = f.E, T = f.T, U = f.U;
+  const std::vector<char>& present = f.present;
+  const bool scalable = f.scalable;
+  const Eigen::RowVectorXd& centre = f.centre;
+  auto node = [&](Index e, Index t, Index u) { return f.node(e, t, u); };
   out.intra_step_entropy_by_step = RowMatrix::Constant(E, T, kNaN);
   out.inter_step_entropy_by_unit = RowMatrix::Constant(E, U, kNaN);
   if (scalable) {
@@ -359,17 +378,20 @@ FrameDiagnostics compute_frame_diagnostics(const RowMatrix& Y, const TraceShape&
       if (rows.size() >= 2) out.inter_step_entropy_by_unit(e, u) = entropy(rows);
     });
     if (const Index miss = U >= 2 ? count_nonfinite(out.intra_step_entropy_by_step) : 0)
-      warn("intra-step entropy: " + std::to_string(miss) + " of " + std::to_string(E * T) +
+      warn(out, "intra-step entropy: " + std::to_string(miss) + " of " + std::to_string(E * T) +
            " slices have fewer than 2 present units");
     if (const Index miss = T >= 2 ? count_nonfinite(out.inter_step_entropy_by_unit) : 0)
-      warn("inter-step entropy: " + std::to_string(miss) + " of " + std::to_string(E * U) +
+      warn(out, "inter-step entropy: " + std::to_string(miss) + " of " + std::to_string(E * U) +
            " (epoch, unit) groups have fewer than 2 present steps");
   }
   out.intra_step_entropy = row_means(out.intra_step_entropy_by_step);
   out.inter_step_entropy = row_means(out.inter_step_entropy_by_unit);
+}
 
-  // Spectral entropies of the kernel's diffusion blocks.
-  stage.emplace(out.times, "spectral");
+// Spectral (von Neumann) entropies of the kernel's diffusion blocks of the same groups.
+void spectral_entropies(const FrameGrid& f, const SparseMatrix* kernel, const NodeIndex* graph_nodes,
+                        const TraceShape& shape, const DiagnosticsOptions& opt, FrameDiagnostics& out) {
+  const Index E = f.E, T = f.T, U = f.U;
   out.spectral_intra_step_entropy_by_step = RowMatrix::Constant(E, T, kNaN);
   out.spectral_inter_step_entropy_by_unit = RowMatrix::Constant(E, U, kNaN);
   if (kernel && opt.spectral) {
@@ -424,19 +446,24 @@ FrameDiagnostics compute_frame_diagnostics(const RowMatrix& Y, const TraceShape&
     });
     if (!failure.empty()) throw Error("diagnostics: " + failure);
     if (const Index miss = U >= 2 ? count_nonfinite(out.spectral_intra_step_entropy_by_step, first) : 0)
-      warn("spectral intra-step entropy: " + std::to_string(miss) + " slices have fewer than 2 graph nodes");
+      warn(out, "spectral intra-step entropy: " + std::to_string(miss) + " slices have fewer than 2 graph nodes");
     if (T >= 2)
       if (const Index miss = count_nonfinite(out.spectral_inter_step_entropy_by_unit, first))
-        warn("spectral inter-step entropy: " + std::to_string(miss) +
+        warn(out, "spectral inter-step entropy: " + std::to_string(miss) +
              " (epoch, unit) groups have fewer than 2 graph nodes");
   } else if (opt.spectral && !kernel) {
     logger()->debug("diagnostics: no kernel given, spectral entropies skipped");
   }
   out.spectral_intra_step_entropy = row_means(out.spectral_intra_step_entropy_by_step);
   out.spectral_inter_step_entropy = row_means(out.spectral_inter_step_entropy_by_unit);
+}
 
-  // Visualisation variance: mean squared distance of an epoch's nodes to their centroid.
-  stage.emplace(out.times, "variance");
+// Visualisation variance: mean squared distance of an epoch's nodes to their centroid.
+void visualization_variance(const FrameGrid& f, FrameDiagnostics& out) {
+  const RowMatrix& Y = f.Y;
+  const Index E = f.E, T = f.T, U = f.U, d = f.d;
+  const std::vector<char>& present = f.present;
+  const bool scalable = f.scalable;
   out.visualization_variance.assign(static_cast<std::size_t>(E), kNaN);
   out.visualization_variance_relative.assign(static_cast<std::size_t>(E), kNaN);
   for (Index e = 0; e < E; ++e) {
@@ -457,8 +484,16 @@ FrameDiagnostics compute_frame_diagnostics(const RowMatrix& Y, const TraceShape&
     out.visualization_variance_total += v;
     if (scalable) out.visualization_variance_relative[e] = v / (out.frame_radius * out.frame_radius);
   }
+}
 
-  // Unit change: mean displacement of a unit's slice-points from the previous window epoch.
+// Unit change: mean displacement of a unit's slice-points from the previous window epoch, and
+// the newest epoch's top units by change and by entropy.
+void unit_change(const FrameGrid& f, const DiagnosticsOptions& opt, FrameDiagnostics& out) {
+  const RowMatrix& Y = f.Y;
+  const Index E = f.E, T = f.T, U = f.U;
+  const std::vector<char>& present = f.present;
+  const bool scalable = f.scalable;
+  auto node = [&](Index e, Index t, Index u) { return f.node(e, t, u); };
   out.unit_change_by_unit = RowMatrix::Constant(E, U, kNaN);
   if (scalable)
     for (Index e = 1; e < E; ++e)
@@ -477,9 +512,14 @@ FrameDiagnostics compute_frame_diagnostics(const RowMatrix& Y, const TraceShape&
   out.unit_change = row_means(out.unit_change_by_unit);
   out.top_change_units = top_of_row(out.unit_change_by_unit, E - 1, opt.top_units);
   out.top_entropy_units = top_of_row(out.inter_step_entropy_by_unit, E - 1, opt.top_units);
+}
 
-  // Sampled community scores on the graph rows.
-  stage.emplace(out.times, "scores");
+// Sampled community scores on the graph rows of the newest score_epochs epochs.
+void sampled_scores(const FrameGrid& f, const NodeIndex* graph_nodes, const RowMatrix* features,
+                    const DiagnosticsOptions& opt, FrameDiagnostics& out) {
+  const RowMatrix& Y = f.Y;
+  const Index E = f.E, T = f.T, U = f.U, d = f.d;
+  const std::vector<char>& present = f.present;
   if (features && graph_nodes && opt.score_queries > 0) {
     const NodeIndex& g = *graph_nodes;
     if (features->rows() != g.size())
@@ -519,10 +559,43 @@ FrameDiagnostics compute_frame_diagnostics(const RowMatrix& Y, const TraceShape&
     if (sub.size() >= 2) out.scores = community_scores(feat, sub, emb, so);
     out.score_epochs = E - first;
   }
+}
 
+}  // namespace
+
+FrameDiagnostics compute_frame_diagnostics(const RowMatrix& Y, const TraceShape& shape,
+                                           const std::vector<std::int64_t>& epochs, const SparseMatrix* kernel,
+                                           const NodeIndex* graph_nodes, const DiagnosticsOptions& opt,
+                                           const RowMatrix* features) {
+  const auto start = std::chrono::steady_clock::now();
+  opt.validate();
+  check_frame_input(Y, shape, epochs);
+  FrameGrid f{Y, shape.epochs, shape.steps, shape.units, Y.cols(), {}, 0, {}, false};
+  find_present_rows(f);
+
+  FrameDiagnostics out;
+  out.epochs = epochs;
+  out.steps = f.T;
+  out.units = f.U;
+  out.present_nodes = f.n_present;
+  out.estimator = opt.estimator;
+  out.all_matrices = opt.all_matrices;
+  out.digits = opt.digits;
+  measure_frame(f, out);
+
+  std::optional<ScopedStage> stage(std::in_place, out.times, "entropy");
+  embedding_entropies(f, opt, out);
+  stage.emplace(out.times, "spectral");
+  spectral_entropies(f, kernel, graph_nodes, shape, opt, out);
+  stage.emplace(out.times, "variance");
+  visualization_variance(f, out);
+  unit_change(f, opt, out);
+  stage.emplace(out.times, "scores");
+  sampled_scores(f, graph_nodes, features, opt, out);
   stage.reset();
+
   out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  logger()->debug("diagnostics: {} epochs x {} steps x {} units in {:.3f} s", E, T, U, out.seconds);
+  logger()->debug("diagnostics: {} epochs x {} steps x {} units in {:.3f} s", f.E, f.T, f.U, out.seconds);
   return out;
 }
 

@@ -136,6 +136,61 @@ void place_unknown_groups(const SparseMatrix& K, const std::vector<int>& group_o
 
 }  // namespace
 
+// The policy: the first reason in RefreshReason's order that applies (none: incremental).
+RefreshReason IncrementalEmbedder::refresh_reason(bool force_full, Index n, bool landmarks, Index known_nodes,
+                                                  const FrameEmbedding& fe) const {
+  if (force_full) return RefreshReason::requested;
+  if (!inc_.incremental) return RefreshReason::incremental_off;
+  if (frames_ == 0) return RefreshReason::first_frame;
+  if (fe.change.reset) return RefreshReason::layout_changed;
+  if (!landmarks) return RefreshReason::exact_diffusion;
+  if (n <= inc_.full_below_nodes) return RefreshReason::small_window;
+  if (landmarks_full_ == 0) return RefreshReason::first_with_landmarks;
+  if (known_nodes == 0) return RefreshReason::no_shared_nodes;
+  if (inc_.full_every > 0 && frames_since_full_ + 1 >= inc_.full_every) return RefreshReason::schedule;
+  if (fe.new_share > inc_.max_new_share) return RefreshReason::drift_new_share;
+  if (fe.eps_change > inc_.max_eps_change) return RefreshReason::drift_bandwidth;
+  if (skip_incremental_ > 0) return RefreshReason::drift_backoff;
+  return RefreshReason::none;
+}
+
+// The frame's `update_reason` for a full recompute: the reason with the numbers behind it.
+std::string IncrementalEmbedder::refresh_text(RefreshReason why, Index n, const FrameEmbedding& fe) const {
+  switch (why) {
+    case RefreshReason::none: return {};
+    case RefreshReason::requested: return "requested";
+    case RefreshReason::incremental_off: return "incremental updates are off";
+    case RefreshReason::first_frame: return "first frame";
+    case RefreshReason::layout_changed: return "the snapshot layout changed";
+    case RefreshReason::exact_diffusion:
+      return "window of " + std::to_string(n) + " nodes is within n_landmark (exact diffusion)";
+    case RefreshReason::small_window:
+      return "window of " + std::to_string(n) + " nodes is within full_below_nodes = " +
+             std::to_string(inc_.full_below_nodes);
+    case RefreshReason::first_with_landmarks: return "first frame with landmarks";
+    case RefreshReason::no_shared_nodes: return "no node of the previous frame is left";
+    case RefreshReason::schedule: return "schedule: every " + std::to_string(inc_.full_every) + " frames";
+    case RefreshReason::drift_new_share:
+      return "drift: " + percent(fe.new_share) + " of the nodes were clustered since the last full recompute (limit " +
+             percent(inc_.max_new_share) + ")";
+    case RefreshReason::drift_bandwidth:
+      return "drift: the interslice bandwidth moved " + percent(fe.eps_change) +
+             " since the last full recompute (limit " + percent(inc_.max_eps_change) + ")";
+    case RefreshReason::drift_backoff:
+      return "drift: an incremental landmark operator failed the slow-mode check " + std::to_string(rejections_) +
+             " time(s) in a row; full recomputes for " + std::to_string(skip_incremental_) + " more frame(s)";
+    case RefreshReason::drift_energy: {
+      std::ostringstream os;
+      os.precision(3);
+      os << "drift: the incremental landmark operator's slow-mode energy is " << fe.energy_ratio
+         << " x the last full recompute's (allowed " << 1.0 / (1.0 + inc_.max_energy_change) << " - "
+         << 1.0 + inc_.max_energy_change << ")";
+      return os.str();
+    }
+  }
+  return {};
+}
+
 IncrementalEmbedder::Decision IncrementalEmbedder::decide(const SnapshotStore::View& view, const WindowKernel& w,
                                                           bool force_full, FrameEmbedding& fe) const {
   Decision d;
@@ -170,30 +225,8 @@ IncrementalEmbedder::Decision IncrementalEmbedder::decide(const SnapshotStore::V
   fe.eps_change = eps_full_ > 0 ? std::abs(w.info.interslice_eps / eps_full_ - 1.0) : 0.0;
   const bool landmarks = opt_.n_landmark > 0 && n > opt_.n_landmark;
 
-  auto full = [&d](std::string why) {
-    d.full = true;
-    d.reason = std::move(why);
-  };
-  if (force_full) full("requested");
-  else if (!inc_.incremental) full("incremental updates are off");
-  else if (frames_ == 0) full("first frame");
-  else if (fe.change.reset) full("the snapshot layout changed");
-  else if (!landmarks) full("window of " + std::to_string(n) + " nodes is within n_landmark (exact diffusion)");
-  else if (n <= inc_.full_below_nodes)
-    full("window of " + std::to_string(n) + " nodes is within full_below_nodes = " + std::to_string(inc_.full_below_nodes));
-  else if (landmarks_full_ == 0) full("first frame with landmarks");
-  else if (d.known_nodes == 0) full("no node of the previous frame is left");
-  else if (inc_.full_every > 0 && frames_since_full_ + 1 >= inc_.full_every)
-    full("schedule: every " + std::to_string(inc_.full_every) + " frames");
-  else if (fe.new_share > inc_.max_new_share)
-    full("drift: " + percent(fe.new_share) + " of the nodes were clustered since the last full recompute (limit " +
-         percent(inc_.max_new_share) + ")");
-  else if (fe.eps_change > inc_.max_eps_change)
-    full("drift: the interslice bandwidth moved " + percent(fe.eps_change) + " since the last full recompute (limit " +
-         percent(inc_.max_eps_change) + ")");
-  else if (skip_incremental_ > 0)
-    full("drift: an incremental landmark operator failed the slow-mode check " + std::to_string(rejections_) +
-         " time(s) in a row; full recomputes for " + std::to_string(skip_incremental_) + " more frame(s)");
+  d.refresh = refresh_reason(force_full, n, landmarks, d.known_nodes, fe);
+  if (d.full()) d.reason = refresh_text(d.refresh, n, fe);
   return d;
 }
 
@@ -218,6 +251,7 @@ RowMatrix IncrementalEmbedder::previous_basis(const WindowKernel& w, const Decis
 void IncrementalEmbedder::embed_full(const WindowKernel& w, const Decision& d, FrameEmbedding& fe,
                                      std::vector<int>& global_of) {
   fe.full = true;
+  fe.refresh = d.refresh;
   fe.reason = d.reason;
   const Index n = w.nodes.size(), dims = opt_.n_components;
   const bool landmarks = opt_.n_landmark > 0 && n > opt_.n_landmark;
@@ -436,9 +470,9 @@ FrameEmbedding IncrementalEmbedder::update(const SnapshotStore::View& view, bool
   }
   const WindowKernel& w = fe.window;
   Decision d = decide(view, w, force_full, fe);
-  if (skip_incremental_ > 0 && d.full) --skip_incremental_;
+  if (skip_incremental_ > 0 && d.full()) --skip_incremental_;
   std::vector<int> global_of;  // compact landmark index -> global landmark id
-  if (!d.full) {
+  if (!d.full()) {
     if (embed_incremental(w, d, fe, global_of)) {
       rejections_ = 0;
     } else {
@@ -446,16 +480,11 @@ FrameEmbedding IncrementalEmbedder::update(const SnapshotStore::View& view, bool
       // 2^k - 1 frames (at most 7) go straight to a full recompute.
       ++rejections_;
       skip_incremental_ = (1 << std::min(rejections_, 3)) - 1;
-      std::ostringstream os;
-      os.precision(3);
-      os << "drift: the incremental landmark operator's slow-mode energy is " << fe.energy_ratio
-         << " x the last full recompute's (allowed " << 1.0 / (1.0 + inc_.max_energy_change) << " - "
-         << 1.0 + inc_.max_energy_change << ")";
-      d.reason = os.str();
-      d.full = true;
+      d.refresh = RefreshReason::drift_energy;
+      d.reason = refresh_text(d.refresh, w.nodes.size(), fe);
     }
   }
-  if (d.full) {
+  if (d.full()) {
     const double energy_ratio = fe.energy_ratio;
     embed_full(w, d, fe, global_of);
     fe.energy_ratio = energy_ratio;

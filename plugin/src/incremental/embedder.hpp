@@ -42,6 +42,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "incremental/refresh_policy.hpp"
 #include "incremental/window_graph.hpp"
 #include "mmphate/phate.hpp"
 #include "mmphate/monitor/updater_options.hpp"
@@ -55,8 +56,9 @@ struct FrameEmbedding {
   EmbedResult result;   // rows = graph rows of window.nodes; aligned to the previous frame
   WindowKernel window;  // kernel, node index, prepared features, window epochs
   WindowChange change;
-  bool full = true;
-  std::string reason;   // why full, or "incremental: N new nodes, ..."
+  bool full = true;     // a full recompute (refresh says why)
+  RefreshReason refresh = RefreshReason::none;  // why full
+  std::string reason;   // the same for a person, or "incremental: N new nodes, ..."
   bool aligned = false;
   Alignment alignment;  // when aligned
   double new_share = 0.0;   // drift measures at this frame
@@ -86,8 +88,9 @@ class IncrementalEmbedder {
     bool since_full = false;  // entered after the last full recompute
   };
   struct Decision {
-    bool full = false;            // a full recompute; false: try the incremental update
-    std::string reason;           // why full (a person reads it in the frame's `reason`)
+    RefreshReason refresh = RefreshReason::none;  // why full; none: try the incremental update
+    std::string reason;           // the same for a person (the frame's `update_reason`)
+    bool full() const { return refresh != RefreshReason::none; }
     std::vector<const EpochState*> state_at;  // per window position: its state, null for new epochs
     std::vector<int> prior;       // per graph row: previous global landmark id, -1 none
     Index known_nodes = 0;
@@ -95,6 +98,9 @@ class IncrementalEmbedder {
     std::vector<Index> shared;    // graph rows with previous coordinates
   };
   Decision decide(const SnapshotStore::View& view, const WindowKernel& w, bool force_full, FrameEmbedding& fe) const;
+  RefreshReason refresh_reason(bool force_full, Index n, bool landmarks, Index known_nodes,
+                               const FrameEmbedding& fe) const;
+  std::string refresh_text(RefreshReason why, Index n, const FrameEmbedding& fe) const;
   void embed_full(const WindowKernel& w, const Decision& d, FrameEmbedding& fe, std::vector<int>& global_of);
   RowMatrix previous_basis(const WindowKernel& w, const Decision& d) const;  // empty when none is kept
   bool embed_incremental(const WindowKernel& w, const Decision& d, FrameEmbedding& fe, std::vector<int>& global_of);

@@ -149,7 +149,23 @@ struct Monitor::State {
   void check_early_stop(std::int64_t epoch, std::int64_t step, const std::map<std::string, double>& q);
   void check_strict_monitor(const std::map<std::string, double>& metrics) const;
   void note_capture_failure(std::int64_t epoch, std::int64_t step, const std::string& what);
+  // One frame of the newest snapshots, in named steps (compute_frame calls them in order).
+  struct EpochInputs {  // what the training thread left for the newest epoch of a view
+    std::int64_t epoch = 0, step = 0;
+    Clock::time_point pushed;
+    std::map<std::string, double> metrics;
+    std::vector<std::int64_t> coalesced;  // epochs that arrived since the last frame, not framed
+    nlohmann::json coalesced_metrics = nlohmann::json::object();
+  };
   void compute_frame(const SnapshotStore::View& view);
+  EpochInputs take_epoch_inputs(const SnapshotStore::View& view);
+  void write_node_index(const Snapshot& newest);
+  std::string write_sidecar(const RowMatrix& grid, std::int64_t frame);
+  std::optional<FrameDiagnostics> add_diagnostics(nlohmann::json& frame, const RowMatrix& grid,
+                                                  const FrameEmbedding& fe, std::int64_t epoch,
+                                                  std::map<std::string, double>& quantities);
+  void count_frame(const EpochInputs& in, const FrameEmbedding& fe, double update_s, double latency,
+                   const std::map<std::string, double>& quantities);
   std::optional<PhaseChange> update_phase_labels(nlohmann::json& frame, const FrameDiagnostics* d,
                                                  const std::vector<std::int64_t>& window_epochs, std::int64_t epoch,
                                                  const std::map<std::string, double>& quantities);
@@ -281,58 +297,57 @@ std::optional<PhaseChange> Monitor::State::update_phase_labels(nlohmann::json& f
   return change;
 }
 
-void Monitor::State::compute_frame(const SnapshotStore::View& view) {
+// Coalescing: the epochs of the view newer than the last frame, other than the newest, are
+// listed in this frame (with their metrics) instead of getting frames of their own.
+Monitor::State::EpochInputs Monitor::State::take_epoch_inputs(const SnapshotStore::View& view) {
   const SnapshotPtr& newest = view.snapshots.back();
-  const std::int64_t epoch = newest->epoch;
-  std::vector<std::int64_t> coalesced;
-  std::map<std::string, double> epoch_metrics;
-  std::int64_t step = newest->global_step;
-  Clock::time_point pushed = Clock::now();
-  nlohmann::json coalesced_metrics = nlohmann::json::object();
+  EpochInputs in;
+  in.epoch = newest->epoch;
+  in.step = newest->global_step;
+  in.pushed = Clock::now();
   {
     std::lock_guard<std::mutex> lock(mutex);
     for (const auto& s : view.snapshots)
-      if (s->epoch > last_framed_epoch && s->epoch != epoch) {
-        coalesced.push_back(s->epoch);
+      if (s->epoch > last_framed_epoch && s->epoch != in.epoch) {
+        in.coalesced.push_back(s->epoch);
         auto m = metrics.find(s->epoch);
-        if (m != metrics.end()) coalesced_metrics[std::to_string(s->epoch)] = metrics_json(m->second);
+        if (m != metrics.end()) in.coalesced_metrics[std::to_string(s->epoch)] = metrics_json(m->second);
       }
-    if (auto m = metrics.find(epoch); m != metrics.end()) epoch_metrics = m->second;
-    if (auto p = pushed_at.find(epoch); p != pushed_at.end()) pushed = p->second;
-    if (auto s = step_of.find(epoch); s != step_of.end()) step = s->second;
+    if (auto m = metrics.find(in.epoch); m != metrics.end()) in.metrics = m->second;
+    if (auto p = pushed_at.find(in.epoch); p != pushed_at.end()) in.pushed = p->second;
+    if (auto s = step_of.find(in.epoch); s != step_of.end()) in.step = s->second;
   }
-  if (!coalesced.empty())
+  if (!in.coalesced.empty())
     logger()->info("updater: epochs {} arrived while the previous frame was computed; embedding epoch {} directly",
-                   join_epochs(coalesced), epoch);
+                   join_epochs(in.coalesced), in.epoch);
+  return in;
+}
 
-  const auto t0 = Clock::now();
-  const double cpu0 = thread_cpu_seconds();
-  FrameEmbedding fe = embedder->update(view);
-  if (!run_dir.empty() && (!node_index_written || node_index_units != newest->units || node_index_steps != newest->steps)) {
-    write_file_atomic(run_dir + "/node_index.json", node_index_json(*newest, probe_labels).dump(1) + "\n");
-    node_index_written = true;
-    node_index_units = newest->units;
-    node_index_steps = newest->steps;
-  }
-  const RowMatrix grid = grid_coordinates(fe);
-  const std::vector<int> classes = grid_most_active_class(fe, probe_labels);
-  FrameHeader h = header(epoch, step);
-  std::string sidecar;
-  if (!run_dir.empty() && grid.rows() > cfg.frames.binary_above_nodes) {
-    char name[64];
-    std::snprintf(name, sizeof name, "frames/frame_%06lld.f32", static_cast<long long>(h.frame));
-    write_file_atomic(run_dir + "/" + name, coordinates_f32(grid));
-    sidecar = name;
-  }
-  nlohmann::json frame = embedding_frame_json(h, fe, grid, classes, cfg.frames.decimals, sidecar);
-  frame["metrics"] = metrics_json(epoch_metrics);
-  if (!coalesced.empty()) {
-    frame["coalesced_epochs"] = coalesced;
-    frame["coalesced_metrics"] = coalesced_metrics;
-  }
+// node_index.json, (re)written when the grid's shape is new.
+void Monitor::State::write_node_index(const Snapshot& newest) {
+  if (run_dir.empty() || (node_index_written && node_index_units == newest.units && node_index_steps == newest.steps))
+    return;
+  write_file_atomic(run_dir + "/node_index.json", node_index_json(newest, probe_labels).dump(1) + "\n");
+  node_index_written = true;
+  node_index_units = newest.units;
+  node_index_steps = newest.steps;
+}
 
-  // Diagnostics: never let them cost the frame.
-  std::map<std::string, double> quantities = epoch_metrics;
+// Large frames carry their coordinates in a float32 sidecar: its name relative to the run
+// directory, or empty for inline coordinates.
+std::string Monitor::State::write_sidecar(const RowMatrix& grid, std::int64_t frame) {
+  if (run_dir.empty() || grid.rows() <= cfg.frames.binary_above_nodes) return {};
+  char name[64];
+  std::snprintf(name, sizeof name, "frames/frame_%06lld.f32", static_cast<long long>(frame));
+  write_file_atomic(run_dir + "/" + name, coordinates_f32(grid));
+  return name;
+}
+
+// The frame's `diagnostics`; its quantities join `quantities` (for phases and early stopping).
+// Never lets a failure cost the frame: the error goes into the frame instead.
+std::optional<FrameDiagnostics> Monitor::State::add_diagnostics(nlohmann::json& frame, const RowMatrix& grid,
+                                                                const FrameEmbedding& fe, std::int64_t epoch,
+                                                                std::map<std::string, double>& quantities) {
   std::optional<FrameDiagnostics> diag;
   try {
     diag = compute_frame_diagnostics(grid, fe.window.nodes.shape, fe.window.epochs, &fe.window.K, &fe.window.nodes,
@@ -344,29 +359,54 @@ void Monitor::State::compute_frame(const SnapshotStore::View& view) {
     logger()->error("diagnostics of epoch {} failed: {}", epoch, e.what());
     frame["diagnostics"] = {{"error", e.what()}};
   }
+  return diag;
+}
+
+// Statistics, then early stopping on the frame's quantities.
+void Monitor::State::count_frame(const EpochInputs& in, const FrameEmbedding& fe, double update_s, double latency,
+                                 const std::map<std::string, double>& quantities) {
+  std::lock_guard<std::mutex> lock(mutex);
+  ++stats.frames;
+  if (fe.full) ++stats.full_frames;
+  stats.coalesced_epochs += static_cast<std::int64_t>(in.coalesced.size());
+  stats.last_latency_s = latency;
+  stats.last_update_s = update_s;
+  last_framed_epoch = in.epoch;
+  check_early_stop(in.epoch, in.step, quantities);
+}
+
+void Monitor::State::compute_frame(const SnapshotStore::View& view) {
+  const EpochInputs in = take_epoch_inputs(view);
+  const auto t0 = Clock::now();
+  const double cpu0 = thread_cpu_seconds();
+  FrameEmbedding fe = embedder->update(view);
+  write_node_index(*view.snapshots.back());
+  const RowMatrix grid = grid_coordinates(fe);
+  const std::vector<int> classes = grid_most_active_class(fe, probe_labels);
+  FrameHeader h = header(in.epoch, in.step);
+  const std::string sidecar = write_sidecar(grid, h.frame);
+  nlohmann::json frame = embedding_frame_json(h, fe, grid, classes, cfg.frames.decimals, sidecar);
+  frame["metrics"] = metrics_json(in.metrics);
+  if (!in.coalesced.empty()) {
+    frame["coalesced_epochs"] = in.coalesced;
+    frame["coalesced_metrics"] = in.coalesced_metrics;
+  }
+  std::map<std::string, double> quantities = in.metrics;
+  const std::optional<FrameDiagnostics> diag = add_diagnostics(frame, grid, fe, in.epoch, quantities);
   const std::optional<PhaseChange> change =
-      update_phase_labels(frame, diag ? &*diag : nullptr, fe.window.epochs, epoch, quantities);
+      update_phase_labels(frame, diag ? &*diag : nullptr, fe.window.epochs, in.epoch, quantities);
   const double update_s = std::chrono::duration<double>(Clock::now() - t0).count();
-  const double latency = std::chrono::duration<double>(Clock::now() - pushed).count();
+  const double latency = std::chrono::duration<double>(Clock::now() - in.pushed).count();
   frame["latency_s"] = latency;
   frame["cpu_s"] = std::max(thread_cpu_seconds() - cpu0, 0.0);
   writer->emit(frame);
   if (change)
-    emit_event(epoch, step, "phase_change",
+    emit_event(in.epoch, in.step, "phase_change",
                std::string("phase: ") + to_string(change->from) + " -> " + to_string(change->to) + " (" +
                    phases.options().quantity + ")",
                change->to_json());
-  {
-    std::lock_guard<std::mutex> lock(mutex);
-    ++stats.frames;
-    if (fe.full) ++stats.full_frames;
-    stats.coalesced_epochs += static_cast<std::int64_t>(coalesced.size());
-    stats.last_latency_s = latency;
-    stats.last_update_s = update_s;
-    last_framed_epoch = epoch;
-    check_early_stop(epoch, step, quantities);
-  }
-  logger()->info("frame {}: epoch {}, {} nodes, {} in {:.2f} s ({})", h.frame, epoch, fe.window.nodes.size(),
+  count_frame(in, fe, update_s, latency, quantities);
+  logger()->info("frame {}: epoch {}, {} nodes, {} in {:.2f} s ({})", h.frame, in.epoch, fe.window.nodes.size(),
                  fe.full ? "full" : "incremental", update_s, fe.reason);
 }
 
