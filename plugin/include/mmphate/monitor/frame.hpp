@@ -1,5 +1,6 @@
-// What a frame callback receives: one frame line as JSON, the schema of docs/FRAMES.md
-// (docs/frame.schema.json). Monitor::add_callback takes one; it runs on the updater thread.
+/// @file
+/// What a frame callback receives: one frame line as JSON, the schema of docs/FRAMES.md
+/// (docs/frame.schema.json). Monitor::add_callback takes one; it runs on the updater thread.
 #pragma once
 #include <functional>
 
