@@ -29,6 +29,17 @@ add_library(mmphate_testing_asan STATIC ${_testing_sources})
 target_include_directories(mmphate_testing_asan PUBLIC ${_core_dir})
 target_link_libraries(mmphate_testing_asan PUBLIC mmphate_core_asan)
 
+# The CLI's viewing parts (tools/, mmphate_view) for the tests of those parts.
+find_package(ZLIB REQUIRED)
+find_package(Threads REQUIRED)
+mmphate_sources_of(_view_sources mmphate_view)
+add_library(mmphate_view_asan STATIC ${_view_sources})
+get_target_property(_view_defs mmphate_view COMPILE_DEFINITIONS)
+target_compile_definitions(mmphate_view_asan PRIVATE ${_view_defs})
+target_include_directories(mmphate_view_asan PUBLIC ${PROJECT_SOURCE_DIR}/tools)
+target_link_libraries(mmphate_view_asan PUBLIC mmphate_core_asan mmphate_internal nlohmann_json::nlohmann_json
+                      ZLIB::ZLIB Threads::Threads)
+
 # The sanitizers' default options, compiled into every instrumented test binary so that a
 # binary run by hand behaves like its ctest run (ASAN_OPTIONS / UBSAN_OPTIONS add to them).
 add_library(mmphate_sanitizer_options OBJECT ${CMAKE_CURRENT_LIST_DIR}/sanitizer_options.cpp)
