@@ -13,10 +13,10 @@
 #include <string>
 
 #include "mmphate/allocator.hpp"
-#include "mmphate/memory.hpp"
+#include "util/memory.hpp"
 #include "mmphate/npy.hpp"
 #include "mmphate/phate.hpp"
-#include "mmphate/synthetic.hpp"
+#include "testing/synthetic.hpp"
 
 using namespace mmphate;
 

@@ -18,11 +18,12 @@
 #include <sys/resource.h>
 
 #include "mmphate/allocator.hpp"
-#include "mmphate/incremental_embedder.hpp"
-#include "mmphate/memory.hpp"
+#include "incremental/embedder.hpp"
+#include "util/memory.hpp"
 #include "mmphate/phate.hpp"
 #include "mmphate/scores.hpp"
-#include "mmphate/synthetic.hpp"
+#include "testing/synthetic.hpp"
+#include "testing/store_traces.hpp"
 
 using namespace mmphate;
 using Clock = std::chrono::steady_clock;

@@ -32,11 +32,13 @@
 #include <nlohmann/json.hpp>
 
 #include "mmphate/error.hpp"
-#include "mmphate/frame_reader.hpp"
-#include "mmphate/monitor.hpp"
+#include "mmphate/run/frame_reader.hpp"
+#include "mmphate/monitor/monitor.hpp"
 #include "mmphate/npy.hpp"
 #include "mmphate/phate.hpp"
 #include "mmphate/scores.hpp"
+#include "testing/store_traces.hpp"
+#include "util/memory.hpp"
 
 using namespace mmphate;
 namespace fs = std::filesystem;
@@ -337,6 +339,7 @@ int main(int argc, char** argv) {
         {"score_gap_default_vs_faithful_max", num(max_of(gap_default_faithful))},
         {"final_label_changes", label_flips},
         {"replay_seconds", wall_train},
+        {"peak_rss_mb_so_far", peak_rss_mb()},  // the process's (VmHWM): one run per process for a run's own
         {"compared", compared}};
     std::cout << summary.dump() << std::endl;
     all.push_back(summary);

@@ -2,7 +2,8 @@
 # CMakeLists.txt when MMPHATE_INSTALL is on (the default at top level).
 #
 #   <prefix>/include/mmphate/...          public headers (torch/ only with the torch layer)
-#   <prefix>/lib/libmmphate_core.a        (+ libmmphate_torch.a)
+#   <prefix>/lib/libmmphate_{base,engine,store,monitor}.a   the layers mmphate::core links
+#                                         (+ libmmphate_torch.a)
 #   <prefix>/lib/cmake/mmphate/           mmphateConfig.cmake, mmphateConfigVersion.cmake,
 #                                         mmphateCoreTargets.cmake (+ mmphateTorchTargets.cmake)
 #   <prefix>/bin/mmphate                  the CLI
@@ -15,7 +16,10 @@ set(MMPHATE_INSTALL_CMAKEDIR "${CMAKE_INSTALL_LIBDIR}/cmake/mmphate" CACHE STRIN
     "Where mmphateConfig.cmake is installed, relative to the prefix")
 
 # One export set per component, so that a consumer asking only for `core` never needs LibTorch.
-install(TARGETS mmphate_core EXPORT mmphateCoreTargets
+# mmphate::core is an INTERFACE target over the torch-free layers, which are exported with it
+# (mmphate::base, ::engine, ::store, ::monitor). mmphate_internal and mmphate_testing (private
+# headers, generated test data) are build-tree only.
+install(TARGETS ${MMPHATE_CORE_LAYERS} mmphate_core EXPORT mmphateCoreTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
         RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR}
@@ -40,7 +44,7 @@ endif()
 
 # A static library carries its PRIVATE dependencies into the consumer's link line
 # ($<LINK_ONLY:...> in the targets file), so the config must find them as well.
-get_target_property(_mmphate_core_type mmphate_core TYPE)
+get_target_property(_mmphate_core_type mmphate_base TYPE)
 if(_mmphate_core_type STREQUAL "STATIC_LIBRARY")
   set(MMPHATE_STATIC_LIBS ON)
 else()

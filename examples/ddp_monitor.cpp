@@ -27,7 +27,7 @@
 #include <unistd.h>
 
 #include "mmphate/error.hpp"
-#include "mmphate/monitor.hpp"
+#include "mmphate/monitor/monitor.hpp"
 #include "mmphate/torch/distributed.hpp"
 #include "mmphate/torch/monitor_attach.hpp"
 #include "mmphate/torch/tapped_rnn.hpp"

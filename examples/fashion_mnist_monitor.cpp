@@ -32,7 +32,7 @@
 
 #include "mmphate/error.hpp"
 #include "mmphate/log.hpp"
-#include "mmphate/monitor.hpp"
+#include "mmphate/monitor/monitor.hpp"
 #include "mmphate/torch/fashion_mnist.hpp"
 #include "mmphate/torch/monitor_attach.hpp"
 #include "mmphate/torch/tapped_rnn.hpp"

@@ -16,10 +16,11 @@
 #include <string>
 #include <thread>
 
-#include "mmphate/frame_reader.hpp"
-#include "mmphate/monitor.hpp"
+#include "mmphate/run/frame_reader.hpp"
+#include "mmphate/monitor/monitor.hpp"
 #include "mmphate/snapshot_store.hpp"
 #include "mmphate/trace.hpp"
+#include "testing/store_traces.hpp"
 
 using namespace mmphate;
 

@@ -25,14 +25,19 @@ mkdir -p "$work"
 
 phase "install into $prefix"
 cmake --install "$build" --prefix "$prefix" >"$work/install.log"
-expect=(include/mmphate/mmphate.hpp include/mmphate/phate.hpp include/mmphate/monitor.hpp
-        include/mmphate/snapshot_store.hpp lib/libmmphate_core.a
+expect=(include/mmphate/mmphate.hpp include/mmphate/phate.hpp include/mmphate/monitor/monitor.hpp
+        include/mmphate/snapshot_store.hpp lib/libmmphate_base.a lib/libmmphate_engine.a lib/libmmphate_store.a
+        lib/libmmphate_monitor.a
         lib/cmake/mmphate/mmphateConfig.cmake lib/cmake/mmphate/mmphateConfigVersion.cmake
         lib/cmake/mmphate/mmphateCoreTargets.cmake bin/mmphate share/mmphate/viewer/index.html
         share/mmphate/configs/monitor_default.json)
 torch_files=(include/mmphate/torch.hpp include/mmphate/torch/recorder.hpp include/mmphate/torch/monitor_attach.hpp
              include/mmphate/torch/tapped_rnn.hpp lib/libmmphate_torch.a lib/cmake/mmphate/mmphateTorchTargets.cmake)
 for f in "${expect[@]}"; do [ -e "$prefix/$f" ] || fail "missing $f in the install tree"; done
+# Only public headers are installed: the private ones live in plugin/src/ (docs/ARCHITECTURE.md).
+for f in include/mmphate/knn.hpp include/mmphate/parallel.hpp include/mmphate/engine include/mmphate/util; do
+  [ ! -e "$prefix/$f" ] || fail "$f (private) installed"
+done
 for f in "${torch_files[@]}"; do
   if is_on "$have_torch"; then [ -e "$prefix/$f" ] || fail "missing $f in the install tree";
   else [ ! -e "$prefix/$f" ] || fail "$f installed although the torch layer was not built"; fi

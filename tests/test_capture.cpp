@@ -12,7 +12,7 @@
 #include <sstream>
 
 #include "mmphate/error.hpp"
-#include "mmphate/frame_json.hpp"
+#include "monitor/frame_json.hpp"
 #include "mmphate/log.hpp"
 #include "mmphate/snapshot_store.hpp"
 #include "mmphate/torch/recorder.hpp"

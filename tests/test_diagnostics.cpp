@@ -11,13 +11,13 @@
 #include <string>
 #include <vector>
 
-#include "mmphate/diagnostics.hpp"
-#include "mmphate/early_stopping.hpp"
+#include "diagnostics/frame_diagnostics.hpp"
+#include "diagnostics/early_stopping.hpp"
 #include "mmphate/error.hpp"
-#include "mmphate/multislice.hpp"
-#include "mmphate/phase_detector.hpp"
+#include "engine/graph/multislice.hpp"
+#include "diagnostics/phase_detector.hpp"
 #include "mmphate/phate.hpp"
-#include "mmphate/synthetic_phases.hpp"
+#include "testing/synthetic_phases.hpp"
 #include "mmphate/trace.hpp"
 
 #include "test_util.hpp"

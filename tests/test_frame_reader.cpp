@@ -12,7 +12,7 @@
 #include "colors.hpp"
 #include "image.hpp"
 #include "mmphate/error.hpp"
-#include "mmphate/frame_reader.hpp"
+#include "mmphate/run/frame_reader.hpp"
 
 using namespace mmphate;
 using nlohmann::json;

@@ -10,13 +10,13 @@
 #include <string>
 #include <vector>
 
-#include "mmphate/diffusion.hpp"
+#include "engine/diffusion/diffusion.hpp"
 #include "mmphate/error.hpp"
-#include "mmphate/kernel.hpp"
-#include "mmphate/knn.hpp"
-#include "mmphate/multislice.hpp"
-#include "mmphate/normalize.hpp"
-#include "mmphate/parallel.hpp"
+#include "engine/graph/kernel.hpp"
+#include "engine/graph/knn.hpp"
+#include "engine/graph/multislice.hpp"
+#include "data/normalize.hpp"
+#include "util/parallel.hpp"
 
 #include "test_util.hpp"
 

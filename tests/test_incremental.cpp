@@ -10,17 +10,18 @@
 
 #include <cmath>
 
-#include "mmphate/incremental_embedder.hpp"
-#include "mmphate/frame_json.hpp"
-#include "mmphate/monitor_config.hpp"
-#include "mmphate/incremental_graph.hpp"
-#include "mmphate/landmarks.hpp"
-#include "mmphate/multislice.hpp"
+#include "incremental/embedder.hpp"
+#include "monitor/frame_json.hpp"
+#include "mmphate/monitor/config.hpp"
+#include "incremental/window_graph.hpp"
+#include "engine/diffusion/landmarks.hpp"
+#include "engine/graph/multislice.hpp"
 #include "mmphate/phate.hpp"
 #include "mmphate/scores.hpp"
 #include "mmphate/snapshot_store.hpp"
-#include "mmphate/synthetic.hpp"
+#include "testing/synthetic.hpp"
 #include "test_util.hpp"
+#include "testing/store_traces.hpp"
 
 using namespace mmphate;
 

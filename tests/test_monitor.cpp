@@ -18,13 +18,17 @@
 #include <mutex>
 #include <thread>
 
-#include "mmphate/diagnostics.hpp"
-#include "mmphate/frame_sink.hpp"
+#include "diagnostics/early_stopping.hpp"
+#include "diagnostics/frame_diagnostics.hpp"
+#include "diagnostics/phase_detector.hpp"
+#include "monitor/frame_writer.hpp"
+#include "monitor/run_directory.hpp"
 #include "mmphate/log.hpp"
-#include "mmphate/monitor.hpp"
-#include "mmphate/synthetic.hpp"
-#include "mmphate/synthetic_phases.hpp"
+#include "mmphate/monitor/monitor.hpp"
+#include "testing/synthetic.hpp"
+#include "testing/synthetic_phases.hpp"
 #include "test_util.hpp"
+#include "testing/store_traces.hpp"
 
 using namespace mmphate;
 namespace fs = std::filesystem;

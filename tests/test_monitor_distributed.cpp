@@ -15,9 +15,10 @@
 #include <thread>
 
 #include "mmphate/error.hpp"
-#include "mmphate/monitor.hpp"
-#include "mmphate/synthetic.hpp"
+#include "mmphate/monitor/monitor.hpp"
+#include "testing/synthetic.hpp"
 #include "test_util.hpp"
+#include "testing/store_traces.hpp"
 
 using namespace mmphate;
 namespace fs = std::filesystem;

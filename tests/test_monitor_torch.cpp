@@ -14,7 +14,7 @@
 #include <thread>
 #include <vector>
 
-#include "mmphate/monitor.hpp"
+#include "mmphate/monitor/monitor.hpp"
 #include "mmphate/torch/fashion_mnist.hpp"
 #include "mmphate/torch/monitor_attach.hpp"
 #include "mmphate/torch/tapped_rnn.hpp"

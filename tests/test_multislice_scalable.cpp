@@ -15,13 +15,13 @@
 #include <vector>
 
 #include "mmphate/error.hpp"
-#include "mmphate/knn.hpp"
-#include "mmphate/multislice.hpp"
+#include "engine/graph/knn.hpp"
+#include "engine/graph/multislice.hpp"
 #include "mmphate/options.hpp"
-#include "mmphate/parallel.hpp"
+#include "util/parallel.hpp"
 #include "mmphate/phate.hpp"
 #include "mmphate/scores.hpp"
-#include "mmphate/synthetic.hpp"
+#include "testing/synthetic.hpp"
 #include "mmphate/trace.hpp"
 
 #include "test_util.hpp"

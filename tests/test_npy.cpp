@@ -16,9 +16,9 @@
 
 #include <sys/stat.h>
 
-#include "mmphate/atomic_file.hpp"
+#include "util/atomic_file.hpp"
 #include "mmphate/error.hpp"
-#include "mmphate/memory.hpp"
+#include "util/memory.hpp"
 #include "mmphate/npy.hpp"
 
 using namespace mmphate;

@@ -1,5 +1,5 @@
 // Unit tests of Options: defaults, validate() naming the offending field, and the parsers.
-#include "mmphate/option_table.hpp"
+#include "data/option_table.hpp"
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -11,7 +11,7 @@
 #include <string>
 
 #include "mmphate/error.hpp"
-#include "mmphate/monitor_config.hpp"
+#include "mmphate/monitor/config.hpp"
 #include "mmphate/options.hpp"
 #include "test_util.hpp"
 

@@ -8,13 +8,14 @@
 #include "fixtures.hpp"
 #include "test_util.hpp"
 #include "mmphate/agreement.hpp"
-#include "mmphate/diffusion.hpp"
-#include "mmphate/mds.hpp"
-#include "mmphate/multislice.hpp"
-#include "mmphate/normalize.hpp"
+#include "engine/diffusion/diffusion.hpp"
+#include "engine/embed/mds.hpp"
+#include "engine/graph/multislice.hpp"
+#include "data/normalize.hpp"
 #include "mmphate/phate.hpp"
-#include "mmphate/potential.hpp"
-#include "mmphate/von_neumann.hpp"
+#include "engine/diffusion/potential.hpp"
+#include "engine/diffusion/spectral.hpp"
+#include "engine/diffusion/von_neumann.hpp"
 
 using namespace mmphate;
 using namespace mmphate::testing;

@@ -15,7 +15,7 @@
 #include "mmphate/options.hpp"
 #include "mmphate/phate.hpp"
 #include "mmphate/scores.hpp"
-#include "mmphate/synthetic.hpp"
+#include "testing/synthetic.hpp"
 #include "mmphate/trace.hpp"
 
 using namespace mmphate;

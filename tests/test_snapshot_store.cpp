@@ -16,6 +16,7 @@
 #include "mmphate/error.hpp"
 #include "mmphate/snapshot_store.hpp"
 #include "mmphate/trace.hpp"
+#include "testing/store_traces.hpp"
 
 using namespace mmphate;
 namespace fs = std::filesystem;

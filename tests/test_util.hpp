@@ -7,7 +7,7 @@
 #include <string>
 
 #include "mmphate/error.hpp"
-#include "mmphate/parallel.hpp"
+#include "util/parallel.hpp"
 #include "mmphate/types.hpp"
 
 // In the ASan + UBSan copy of a test binary (tests/sanitizers.cmake), skips a test that is

@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "mmphate/frame_reader.hpp"
+#include "mmphate/run/frame_reader.hpp"
 
 namespace mmphate::view {
 

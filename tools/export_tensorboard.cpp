@@ -12,9 +12,9 @@
 #include <sstream>
 
 #include "colors.hpp"
-#include "mmphate/atomic_file.hpp"
+#include "util/atomic_file.hpp"
 #include "mmphate/error.hpp"
-#include "mmphate/frame_reader.hpp"
+#include "mmphate/run/frame_reader.hpp"
 #include "mmphate/log.hpp"
 #include "run_scalars.hpp"
 #include "tfevents.hpp"

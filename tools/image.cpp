@@ -8,7 +8,7 @@
 #include <cstdio>
 #include <fstream>
 
-#include "mmphate/atomic_file.hpp"
+#include "util/atomic_file.hpp"
 #include "mmphate/error.hpp"
 
 namespace mmphate::view {

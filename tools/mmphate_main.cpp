@@ -19,12 +19,12 @@
 #include <string>
 #include <vector>
 
-#include "mmphate/atomic_file.hpp"
+#include "util/atomic_file.hpp"
 #include "mmphate/error.hpp"
 #include "mmphate/log.hpp"
 #include "mmphate/allocator.hpp"
-#include "mmphate/memory.hpp"
-#include "mmphate/option_table.hpp"
+#include "util/memory.hpp"
+#include "data/option_table.hpp"
 #include "mmphate/npy.hpp"
 #include "mmphate/phate.hpp"
 #include "mmphate/scores.hpp"

@@ -11,9 +11,9 @@
 
 #include "colors.hpp"
 #include "image.hpp"
-#include "mmphate/atomic_file.hpp"
+#include "util/atomic_file.hpp"
 #include "mmphate/error.hpp"
-#include "mmphate/frame_reader.hpp"
+#include "mmphate/run/frame_reader.hpp"
 #include "mmphate/log.hpp"
 #include "scatter.hpp"
 #include "view_commands.hpp"

@@ -13,7 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "mmphate/frame_reader.hpp"
+#include "mmphate/run/frame_reader.hpp"
 #include "tfevents.hpp"
 
 namespace mmphate::view {

@@ -6,7 +6,7 @@
 
 #include "colors.hpp"
 #include "image.hpp"
-#include "mmphate/frame_reader.hpp"
+#include "mmphate/run/frame_reader.hpp"
 
 namespace mmphate::view {
 

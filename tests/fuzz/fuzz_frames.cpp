@@ -1,4 +1,4 @@
-// Fuzz harness of the run-directory reader (plugin/src/frame_reader.cpp): node_index.json,
+// Fuzz harness of the run-directory reader (plugin/src/run/frame_reader.cpp): node_index.json,
 // frames.jsonl and a coordinate sidecar, read as `mmphate render` reads them (read_run,
 // load_coords, select_frames, the node accessors).
 //
@@ -14,7 +14,7 @@
 
 #include "fuzz.hpp"
 #include "mmphate/error.hpp"
-#include "mmphate/frame_reader.hpp"
+#include "mmphate/run/frame_reader.hpp"
 
 namespace mmphate::fuzz {
 namespace {

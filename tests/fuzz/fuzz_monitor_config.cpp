@@ -1,13 +1,13 @@
-// Fuzz harness of the monitor config reader (plugin/src/monitor_config.cpp): a config file
+// Fuzz harness of the monitor config reader (plugin/src/monitor/config.cpp): a config file
 // read and validated by load_monitor_config (its diagnostics / phases / early_stopping
 // sections typed and validated there too), and the config.json a run directory gets
 // (monitor_config_to_json) read back, which must give the same config.
 #include "fuzz.hpp"
-#include "mmphate/diagnostics.hpp"
-#include "mmphate/early_stopping.hpp"
+#include "diagnostics/frame_diagnostics.hpp"
+#include "diagnostics/early_stopping.hpp"
 #include "mmphate/error.hpp"
-#include "mmphate/monitor_config.hpp"
-#include "mmphate/phase_detector.hpp"
+#include "mmphate/monitor/config.hpp"
+#include "diagnostics/phase_detector.hpp"
 
 namespace mmphate::fuzz {
 namespace {

@@ -1,9 +1,9 @@
-// Fuzz harness of the engine-options reader (plugin/src/option_table.cpp, options.cpp): a
+// Fuzz harness of the engine-options reader (plugin/src/data/option_table.cpp, options.cpp): a
 // JSON config file read by apply_options_file, validated, then written back with
 // options_to_json and read again, which must give the same options.
 #include "fuzz.hpp"
 #include "mmphate/error.hpp"
-#include "mmphate/option_table.hpp"
+#include "data/option_table.hpp"
 #include "mmphate/options.hpp"
 
 namespace mmphate::fuzz {

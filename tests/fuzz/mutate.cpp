@@ -10,7 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "config_json.hpp"  // json_deeper_than
+#include "util/config_json.hpp"  // json_deeper_than
 #include "fuzz.hpp"
 
 namespace mmphate::fuzz {

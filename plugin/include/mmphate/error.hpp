@@ -1,6 +1,7 @@
-// Error type thrown by every mmphate API on bad input or failed I/O.
-// Messages are one line and name the offending field, value and what is allowed,
-// so a CLI can print them verbatim.
+/// @file
+/// Error type thrown by every mmphate API on bad input or failed I/O.
+/// Messages are one line and name the offending field, value and what is allowed,
+/// so a CLI can print them verbatim.
 #pragma once
 #include <stdexcept>
 #include <string>

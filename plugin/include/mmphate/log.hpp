@@ -1,6 +1,7 @@
-// Logging and stage timing. All engine messages go through the spdlog logger named
-// "mmphate" (stderr, level warn by default; the CLI raises it to info). Stages that take
-// longer than a second are reported at info level so long runs show progress.
+/// @file
+/// Logging and stage timing. All engine messages go through the spdlog logger named
+/// "mmphate" (stderr, level warn by default; the CLI raises it to info). Stages that take
+/// longer than a second are reported at info level so long runs show progress.
 #pragma once
 #include <chrono>
 #include <memory>
@@ -14,10 +15,10 @@ namespace mmphate {
 
 std::shared_ptr<spdlog::logger> logger();
 
-// Ordered (stage name, seconds) pairs.
+/// Ordered (stage name, seconds) pairs.
 using StageTimes = std::vector<std::pair<std::string, double>>;
 
-// Times a stage from construction to destruction (or stop()) and records it.
+/// Times a stage from construction to destruction (or stop()) and records it.
 class ScopedStage {
  public:
   ScopedStage(StageTimes& times, std::string name);

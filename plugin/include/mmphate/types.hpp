@@ -1,6 +1,7 @@
-// Matrix aliases shared by the numeric core. Data matrices are row-major (one node per
-// row, as stored in .npy files); sparse kernels are row-major CSR so that row-wise
-// normalisation and row extraction are cheap.
+/// @file
+/// Matrix aliases shared by the numeric core. Data matrices are row-major (one node per
+/// row, as stored in .npy files); sparse kernels are row-major CSR so that row-wise
+/// normalisation and row extraction are cheap.
 #pragma once
 #include <Eigen/Dense>
 #include <Eigen/Sparse>
