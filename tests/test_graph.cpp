@@ -15,6 +15,7 @@
 #include "engine/graph/kernel.hpp"
 #include "engine/graph/knn.hpp"
 #include "engine/graph/multislice.hpp"
+#include "engine/graph/sparse_build.hpp"
 #include "data/normalize.hpp"
 #include "util/parallel.hpp"
 
@@ -519,4 +520,42 @@ TEST(Diffusion, IsolatedNodeThrowsAndNormalizeRowsKeepsZeroRows) {
   EXPECT_DOUBLE_EQ(M.coeff(1, 0), 0.25);
   EXPECT_DOUBLE_EQ(M.coeff(1, 1), 0.75);
   EXPECT_EQ(Matrix(M).row(2).cwiseAbs().sum(), 0.0);
+}
+
+// The interslice union of one unit: a pair found from either side appears in both rows once,
+// with the larger weight, columns ascending.
+TEST(SparseBuild, SymmetricUnionKeepsMaxAndSortsColumns) {
+  LocalRows d;
+  d.start = {0, 2, 3, 3};  // 3 points: 0 -> {2, 1}, 1 -> {0}, 2 -> {}
+  d.col = {2, 1, 0};
+  d.val = {0.5, 0.25, 0.75};
+  const LocalRows u = symmetric_union(d);
+  ASSERT_EQ(u.rows(), 3);
+  const std::vector<Index> start = {0, 2, 3, 4};
+  EXPECT_EQ(u.start, start);
+  EXPECT_EQ(u.col, (std::vector<int>{1, 2, 0, 0}));
+  EXPECT_EQ(u.val, (std::vector<double>{0.75, 0.5, 0.75, 0.5}));
+}
+
+// Eigen 3.4's SparseMatrix copies on assignment from a temporary; ours must move (the 1.28 M-node
+// kernel is 4.8 GB): the storage changes hands instead of being duplicated.
+TEST(SparseBuild, SparseMatrixMovesInsteadOfCopying) {
+  SparseMatrix a(3, 3);
+  a.insert(0, 1) = 2.0;
+  a.makeCompressed();
+  const double* storage = a.valuePtr();
+  SparseMatrix b;
+  b = std::move(a);
+  EXPECT_EQ(b.valuePtr(), storage);
+  EXPECT_EQ(b.coeff(0, 1), 2.0);
+  SparseMatrix c(std::move(b));
+  EXPECT_EQ(c.valuePtr(), storage);
+  auto make = [] {
+    SparseMatrix k(2, 2);
+    k.insert(1, 0) = 3.0;
+    return k;
+  };
+  SparseMatrix d;
+  d = make();
+  EXPECT_EQ(d.coeff(1, 0), 3.0);
 }

@@ -60,6 +60,30 @@ RowMatrix sparse_times(const SparseMatrix& A, const Vector* scale, const RowMatr
   return out;
 }
 
+// The same product with Q's rows gathered and summed in single precision. Each kernel entry
+// reads one row of Q (60 doubles in the default preset) from anywhere in the matrix, so above
+// a few hundred thousand nodes the product is bound by that gather: in float it ran 2.4x
+// faster at 487,680 nodes (bench, 2 threads). Used for the power iterations only, whose
+// result is re-orthonormalised in double; the Rayleigh-Ritz product stays in double.
+RowMatrix sparse_times_single(const SparseMatrix& A, const Vector* scale, const RowMatrix& Q, int threads) {
+  using RowMatrixF = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  const RowMatrixF Qf = Q.cast<float>();
+  const Index m = Q.cols();
+  RowMatrix out(A.rows(), m);
+  parallel_for(A.rows(), threads, [&](Index i) {
+    Eigen::Matrix<float, 1, Eigen::Dynamic> acc = Eigen::Matrix<float, 1, Eigen::Dynamic>::Zero(m);
+    if (scale) {
+      const Vector& s = *scale;
+      for (SparseMatrix::InnerIterator it(A, i); it; ++it)
+        acc += static_cast<float>(it.value() * (s(i) * s(it.col()))) * Qf.row(it.col());
+    } else {
+      for (SparseMatrix::InnerIterator it(A, i); it; ++it) acc += static_cast<float>(it.value()) * Qf.row(it.col());
+    }
+    out.row(i) = acc.cast<double>();
+  });
+  return out;
+}
+
 // Orthonormal basis of the columns of a tall Y: Cholesky QR applied twice (CholeskyQR2,
 // Yamamoto et al. 2015), a Gram matrix and one small triangular inverse per pass. Falls back
 // to Householder QR when the Gram matrix is numerically singular.
@@ -127,8 +151,8 @@ EigenPairs subspace_eigenpairs(const SparseMatrix& A, const Vector* scale, int k
       for (Index j = c; j < m; ++j) Q(i, j) = scale * normal(rng);
     }
   }
-  Q = orthonormalize(sparse_times(A, scale, Q, threads), threads);
-  for (int it = 0; it < power_iterations; ++it) Q = orthonormalize(sparse_times(A, scale, Q, threads), threads);
+  Q = orthonormalize(sparse_times_single(A, scale, Q, threads), threads);
+  for (int it = 0; it < power_iterations; ++it) Q = orthonormalize(sparse_times_single(A, scale, Q, threads), threads);
   const RowMatrix AQ = sparse_times(A, scale, Q, threads);
   Matrix B = Matrix::Zero(m, m);
   {
