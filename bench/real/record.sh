@@ -10,9 +10,11 @@ build="${MMPHATE_BUILD_DIR:-$root/build}"
 cache="${MMPHATE_REAL_RUNS:-$root/bench/real/cache}"
 force=0
 args=()
+only_runs=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --force) force=1 ;;
+    --only) shift; IFS=, read -r -a only_runs <<< "$1" ;;
     *) args+=("$1") ;;
   esac
   shift
@@ -20,6 +22,9 @@ done
 "$root/scripts/build.sh" "$build" >/dev/null
 cmake --build "$build" --target record_real_runs >/dev/null
 runs=(lstm32_fmnist gru32_fmnist rnn32_fmnist bilstm16_fmnist charlm_lstm2x48_l0 hopf_ramp)
+# --only: those runs (lstm256_fmnist, the 256-unit layer of the scale benchmarks, is only
+# recorded when named: ~11 minutes).
+if [ ${#only_runs[@]} -gt 0 ]; then runs=("${only_runs[@]}"); fi
 todo=()
 for r in "${runs[@]}"; do
   if [ "$force" = 1 ] || [ ! -f "$cache/$r/trace.npy" ]; then todo+=("$r"); fi
