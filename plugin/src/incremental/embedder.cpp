@@ -134,6 +134,23 @@ void place_unknown_groups(const SparseMatrix& K, const std::vector<int>& group_o
     if (!known[c]) init.row(c) = weight(c) > 0 ? Eigen::RowVectorXd(acc.row(c) / weight(c)) : centroid;
 }
 
+// The hints both warm paths (warm full recompute, incremental frame) share: the groups' previous
+// positions as the MDS start, unknown groups placed from their neighbours first, a capped and
+// anchored SMACOF; `landmark_of` (the groups as landmarks) or null (every node its own group).
+EmbedHints warm_layout_hints(const SparseMatrix& K, const std::vector<int>& group_of, const std::vector<int>* landmark_of,
+                             int count, RowMatrix& init, const IncrementalOptions& inc) {
+  place_unknown_groups(K, group_of, init);
+  EmbedHints hints;
+  if (landmark_of) {
+    hints.landmark_of = landmark_of;
+    hints.landmark_count = count;
+  }
+  hints.mds_init = &init;
+  hints.mds_max_iter = inc.warm_mds_iter;
+  hints.mds_anchor = inc.mds_anchor;
+  return hints;
+}
+
 }  // namespace
 
 // The policy: the first reason in RefreshReason's order that applies (none: incremental).
@@ -279,15 +296,7 @@ void IncrementalEmbedder::embed_full(const WindowKernel& w, const Decision& d, F
       count = static_cast<int>(n);
     }
     RowMatrix init = member_means(group_of, count, d.prev);
-    place_unknown_groups(w.K, group_of, init);
-    EmbedHints hints;
-    if (landmarks) {
-      hints.landmark_of = &group_of;
-      hints.landmark_count = count;
-    }
-    hints.mds_init = &init;
-    hints.mds_max_iter = inc_.warm_mds_iter;
-    hints.mds_anchor = inc_.mds_anchor;
+    EmbedHints hints = warm_layout_hints(w.K, group_of, landmarks ? &group_of : nullptr, count, init, inc_);
     hints.t_previous = t_full_;
     hints.t_step = inc_.max_t_step;
     fe.result = embed_kernel(w.K, opt_, hints);
@@ -358,13 +367,7 @@ bool IncrementalEmbedder::embed_incremental(const WindowKernel& w, const Decisio
     auto it = landmark_coords_.find(global_of[c]);
     if (it != landmark_coords_.end() && it->second.size() == dims) init.row(c) = it->second;
   }
-  place_unknown_groups(w.K, landmark_of, init);
-  EmbedHints hints;
-  hints.landmark_of = &landmark_of;
-  hints.landmark_count = L;
-  hints.mds_init = &init;
-  hints.mds_max_iter = inc_.warm_mds_iter;
-  hints.mds_anchor = inc_.mds_anchor;
+  EmbedHints hints = warm_layout_hints(w.K, landmark_of, &landmark_of, L, init, inc_);
   hints.t = t_full_;
   hints.power_floor = inc_.power_floor;
   hints.energy_reference = energy_full_;

@@ -413,11 +413,10 @@ void WindowGraph::unit_rows(Index u, const OrdinalMap& where, const std::vector<
   const int keep = opt_.interslice_edges > 0 ? opt_.interslice_edges : opt_.interslice_knn;
   LocalRows own;
   own.start.assign(static_cast<std::size_t>(m) + 1, 0);
-  std::vector<int>& own_col = own.col;
-  own_col.reserve(static_cast<std::size_t>(m) * (static_cast<std::size_t>(keep) + 4));
-  own.val.reserve(own_col.capacity());
+  own.col.reserve(static_cast<std::size_t>(m) * (static_cast<std::size_t>(keep) + 4));
+  own.val.reserve(own.col.capacity());
   auto emit = [&](int b, double w) {
-    own_col.push_back(b);
+    own.col.push_back(b);
     own.val.push_back(w);
   };
   for (Index a = 0; a < m; ++a) {
@@ -429,7 +428,7 @@ void WindowGraph::unit_rows(Index u, const OrdinalMap& where, const std::vector<
       if (!(w >= opt_.thresh && w > 0)) break;
       emit(local[where.at(ordinal_of(list[j].key)) * steps_ + step_of(list[j].key)], w);
     }
-    out.interslice += 2 * (static_cast<Index>(own_col.size()) - own.start[a]);
+    out.interslice += 2 * (static_cast<Index>(own.col.size()) - own.start[a]);
     auto link = [&](Index p, Index t, double weight) {
       if (p < 0 || p >= positions || t < 0 || t >= steps_ || weight <= 0) return;
       const int b = local[p * steps_ + t];
@@ -443,7 +442,7 @@ void WindowGraph::unit_rows(Index u, const OrdinalMap& where, const std::vector<
     link(pa.p, pa.t - 1, opt_.time_edge_weight);
     link(pa.p, pa.t + 1, opt_.time_edge_weight);
     link(pa.p + 1, pa.t, opt_.epoch_edge_weight);
-    own.start[a + 1] = static_cast<Index>(own_col.size());
+    own.start[a + 1] = static_cast<Index>(own.col.size());
   }
 
   // Row a = {b : a -> b} U {b : b -> a}.

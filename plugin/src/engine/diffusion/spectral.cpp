@@ -71,7 +71,9 @@ RowMatrix sparse_times_single(const SparseMatrix& A, const Vector* scale, const 
   const Index m = Q.cols();
   RowMatrix out(A.rows(), m);
   parallel_for(A.rows(), threads, [&](Index i) {
-    Eigen::Matrix<float, 1, Eigen::Dynamic> acc = Eigen::Matrix<float, 1, Eigen::Dynamic>::Zero(m);
+    // One accumulator per thread, not one heap allocation per row (1.28 M rows a product).
+    thread_local Eigen::Matrix<float, 1, Eigen::Dynamic> acc;
+    acc.setZero(m);
     if (scale) {
       const Vector& s = *scale;
       for (SparseMatrix::InnerIterator it(A, i); it; ++it)
