@@ -38,12 +38,6 @@ long minor_faults() {
   getrusage(RUSAGE_SELF, &r);
   return r.ru_minflt;
 }
-
-
-nlohmann::json scores_json(const CommunityScores& s) {
-  return {{"intra_k10", s.intra_step[0]}, {"intra_k40", s.intra_step[1]}, {"inter_k10", s.inter_step[0]},
-          {"inter_k40", s.inter_step[1]}};
-}
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -133,7 +127,7 @@ int main(int argc, char** argv) {
     const EmbedResult scratch = run_multislice(at.raw, at.shape, o);
     scratch_times.push_back(since(t0));
     ref_scores.push_back(community_scores(last.window.features, last.window.nodes, scratch.embedding, so));
-    scratch_json.push_back({{"seed", o.seed}, {"seconds", scratch_times.back()}, {"scores", scores_json(ref_scores.back())}});
+    scratch_json.push_back({{"seed", o.seed}, {"seconds", scratch_times.back()}, {"scores", scores_to_json(ref_scores.back())}});
   }
   const CommunityScores inc_scores = community_scores(last.window.features, last.window.nodes, last.result.embedding, so);
   const std::vector<double> inc_flat = flat(inc_scores);
@@ -171,8 +165,8 @@ int main(int argc, char** argv) {
                               {"scratch_s", scratch_s},
                               {"scratch_runs", scratch_json},
                               {"speedup_vs_scratch", scratch_s / median},
-                              {"scores_incremental", scores_json(inc_scores)},
-                              {"scores_scratch", scores_json(ref_scores[0])},
+                              {"scores_incremental", scores_to_json(inc_scores)},
+                              {"scores_scratch", scores_to_json(ref_scores[0])},
                               {"worst_score_gap", worst},
                               {"worst_score_gap_to_scratch_mean", worst_to_mean},
                               {"scratch_seed_spread", scratch_spread},

@@ -64,8 +64,7 @@ int main(int argc, char** argv) {
     const CommunityScores sc = community_scores(tr.features, tr.index, r.embedding, so);
     emb[m] = r.embedding;
     out[names[m]] = {{"seconds", secs}, {"t", r.t}, {"landmarks", r.n_landmarks}, {"kernel_nnz", r.kernel_nnz},
-                     {"intra_step_k10", sc.intra_step[0]}, {"intra_step_k40", sc.intra_step[1]},
-                     {"inter_step_k10", sc.inter_step[0]}, {"inter_step_k40", sc.inter_step[1]}};
+                     {"scores", scores_to_json(sc)}};
   }
   out["agreement_k10_faithful_vs_scalable"] = knn_agreement(emb[0], emb[1], 10, threads);
   std::cout << out.dump() << std::endl;

@@ -36,9 +36,9 @@ fi
 # embed with labels writes the most active class; score reads the embedding back.
 if "$bin" embed "$fixtures/lstm16_8epochs/input.npy" "$tmp/l8" --quiet --threads 2 \
      --labels "$fixtures/lstm16_8epochs/probe_labels.npy" >/dev/null &&
-   [ -s "$tmp/l8/most_active_class.npy" ] && grep -q '"intra_step_k10"' "$tmp/l8/summary.json" &&
+   [ -s "$tmp/l8/most_active_class.npy" ] && grep -q '"intra_step"' "$tmp/l8/summary.json" &&
    "$bin" score "$fixtures/lstm16_8epochs/input.npy" "$tmp/l8/embedding.npy" --nodes "$tmp/l8/nodes.npy" \
-     --k 10 >"$tmp/score.json" && grep -q '"inter_step_k10"' "$tmp/score.json"; then
+     --k 10,40 >"$tmp/score.json" && grep -q '"inter_step"' "$tmp/score.json" && grep -q '"k": *40' "$tmp/score.json"; then
   passed=$((passed + 1))
 else
   echo "FAIL embed --labels / score"; fail=$((fail + 1))

@@ -12,7 +12,12 @@
 #include <random>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "mmphate/agreement.hpp"
 #include "engine/diffusion/diffusion.hpp"
@@ -801,4 +806,42 @@ TEST(Engine, PcaProjectsOntoLeadingDirections) {
   EXPECT_LT((brute_distances(P) - brute_distances(X)).cwiseAbs().maxCoeff(), 1e-9);
   // centred
   EXPECT_LT(P.colwise().mean().cwiseAbs().maxCoeff(), 1e-10);
+}
+
+// ---------------------------------------------------------------- thread settings
+
+extern "C" int openblas_get_num_threads() __attribute__((weak));
+
+// An engine call sets its thread count for its own duration only: the calling thread's OpenMP
+// count (which Eigen's GEMM follows) and OpenBLAS's pool are back to what they were when it
+// returns, and Eigen's global count is never pinned. (embed_kernel used to leave them at
+// opt.threads, so a program's own Eigen and BLAS work changed speed after an embedding.)
+TEST(EngineThreads, EngineCallsRestoreTheCallersSettings) {
+#ifndef _OPENMP
+  GTEST_SKIP() << "built without OpenMP";
+#else
+  const int omp_before = omp_get_max_threads();
+  const int blas_before = openblas_get_num_threads ? openblas_get_num_threads() : 0;
+  omp_set_num_threads(3);
+  const RowMatrix X = mmphate::testing::random_matrix(300, 5, 4);
+  Options opt;
+  opt.threads = 2;
+  opt.n_landmark = 0;
+  opt.t = 5;
+  const EmbedResult r = run_phate(X, opt);
+  EXPECT_EQ(r.embedding.rows(), 300);
+  EXPECT_EQ(omp_get_max_threads(), 3);
+  EXPECT_EQ(Eigen::nbThreads(), 3);  // follows OpenMP: not pinned by the library
+  if (openblas_get_num_threads) EXPECT_EQ(openblas_get_num_threads(), blas_before);
+  {
+    const EngineThreads inner(2);
+    EXPECT_EQ(omp_get_max_threads(), 2);
+    EXPECT_EQ(Eigen::nbThreads(), 2);
+    if (openblas_get_num_threads && std::thread::hardware_concurrency() >= 2)
+      EXPECT_EQ(openblas_get_num_threads(), 2);
+  }
+  EXPECT_EQ(omp_get_max_threads(), 3);
+  if (openblas_get_num_threads) EXPECT_EQ(openblas_get_num_threads(), blas_before);
+  omp_set_num_threads(omp_before);
+#endif
 }

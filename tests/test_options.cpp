@@ -320,3 +320,47 @@ TEST(OptionsJson, NumberBeyondDoubleAndDeepNestingAreCleanErrors) {
   EXPECT_NE(e.find("nested deeper than 100 levels"), std::string::npos) << e;
   std::remove(path.c_str());
 }
+
+// One key table (detail::option_keys) serves the CLI flags, engine config files and the
+// monitor config's embedding section: a flag, a file and the monitor config read the same
+// value the same way, config.json writes every field back, and every integer key (not only
+// the engine's) refuses a value beyond its type with the key's allowed values.
+TEST(OptionsJson, FlagsFilesAndMonitorConfigShareOneTable) {
+  using mmphate::cli::apply_option;
+  Options flag, file;
+  EXPECT_TRUE(apply_option(flag, "normalize", "0"));
+  EXPECT_TRUE(apply_option(flag, "mds_solver", "sgd"));
+  EXPECT_TRUE(apply_option(flag, "gamma", "-0.5"));
+  EXPECT_TRUE(apply_option(flag, "seed", "18446744073709551615"));
+  EXPECT_FALSE(apply_option(flag, "preset", "scalable"));  // a CLI flag of its own, not an option
+  mmphate::cli::apply_options_json(
+      file, nlohmann::json{{"normalize", false}, {"mds_solver", "sgd"}, {"gamma", -0.5}, {"seed", 18446744073709551615ull}},
+      "cfg.json");
+  EXPECT_EQ(mmphate::cli::options_to_json(flag), mmphate::cli::options_to_json(file));
+  EXPECT_NE(mmphate::testing::error_of([&] { apply_option(flag, "normalize", "yes"); }).find("--normalize expects true or false"),
+            std::string::npos);
+  EXPECT_NE(mmphate::testing::error_of([&] { apply_option(flag, "gamma", "0.5x"); }).find("--gamma expects a number"),
+            std::string::npos);
+  // A file's value of the wrong JSON type is refused (a string was once taken as a number's text).
+  EXPECT_NE(mmphate::testing::error_of([&] {
+              mmphate::cli::apply_options_json(file, nlohmann::json{{"knn", "5"}}, "cfg.json");
+            }).find("key 'knn' = \"5\": expected an integer"),
+            std::string::npos);
+
+  mmphate::MonitorConfig cfg;
+  mmphate::apply_monitor_json(cfg, nlohmann::json::parse(R"({"embedding": {"preset": "reference", "knn": 7}})"), "mon.json");
+  EXPECT_EQ(cfg.embedding.knn, 7);
+  EXPECT_EQ(cfg.embedding.multislice_mode, mmphate::MultisliceMode::faithful);
+  const nlohmann::json written = mmphate::monitor_config_to_json(cfg)["embedding"];
+  EXPECT_EQ(written, mmphate::cli::options_to_json(cfg.embedding));
+  EXPECT_EQ(written.size(), mmphate::cli::option_flags().size());
+  const std::string typo = mmphate::testing::error_of([&] {
+    mmphate::apply_monitor_json(cfg, nlohmann::json::parse(R"({"embedding": {"knnn": 7}})"), "mon.json");
+  });
+  EXPECT_NE(typo.find("unknown key 'embedding.knnn'"), std::string::npos) << typo;
+  const std::string wide = mmphate::testing::error_of([&] {
+    mmphate::apply_monitor_json(cfg, nlohmann::json::parse(R"({"capture": {"every_n_epochs": 99999999999}})"), "mon.json");
+  });
+  EXPECT_NE(wide.find("invalid monitor config capture.every_n_epochs = 99999999999: allowed >= 1"), std::string::npos)
+      << wide;
+}

@@ -204,19 +204,6 @@ Index parse_max_queries(const std::string& text) {
   return parse_integer("max_queries", text, 0, Index{1} << 40, "integers in [0, 1099511627776] (0: every node)");
 }
 
-json scores_json(const CommunityScores& sc) {
-  json j;
-  for (std::size_t i = 0; i < sc.ks.size(); ++i) {
-    j["intra_step_k" + std::to_string(sc.ks[i])] = sc.intra_step[i];
-    j["inter_step_k" + std::to_string(sc.ks[i])] = sc.inter_step[i];
-  }
-  j["intra_step_nodes_scored"] = sc.intra_queries;
-  j["inter_step_nodes_scored"] = sc.inter_queries;
-  j["nodes"] = sc.nodes;
-  j["sampled"] = sc.sampled();
-  return j;
-}
-
 const char* kEmbedHelp =
     "usage: mmphate embed TRACE.npy OUT_DIR [options]\n\n"
     "Multislice PHATE of a hidden-state trace [epochs, steps, units, probes] or [slices, units, probes].\n"
@@ -288,7 +275,7 @@ int cmd_embed(int argc, char** argv) {
   {
     StageTimes st_times;
     ScopedStage st(st_times, "scores");
-    scores = scores_json(community_scores(trace.features, trace.index, r.embedding, so));
+    scores = scores_to_json(community_scores(trace.features, trace.index, r.embedding, so));
   }
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   json s = summary_json(r, p.opt, wall);
@@ -363,7 +350,7 @@ int cmd_score(int argc, char** argv) {
   if (Y.rows() != trace.index.size())
     throw Error(p.positional[1] + ": " + std::to_string(Y.rows()) + " rows but the trace has " +
                 std::to_string(trace.index.size()) + " nodes (pass --nodes NODES.npy for a subset)");
-  json s = scores_json(community_scores(trace.features, trace.index, Y, so));
+  json s = scores_to_json(community_scores(trace.features, trace.index, Y, so));
   s["trace"] = p.positional[0];
   s["embedding"] = p.positional[1];
   std::cout << s.dump(2) << std::endl;

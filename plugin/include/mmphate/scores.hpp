@@ -15,6 +15,8 @@
 #include <cstdint>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "mmphate/trace.hpp"
 #include "mmphate/types.hpp"
 
@@ -40,6 +42,14 @@ struct CommunityScores {
 /// features: graph rows x probes, the (z-scored) trace the embedding was computed from.
 CommunityScores community_scores(const RowMatrix& features, const NodeIndex& nodes, const RowMatrix& embedding,
                                  const ScoreOptions& opt = {});
+
+/// The scores as JSON: the one shape of every file that holds them (frames' "scores",
+/// `mmphate embed`'s summary.json, `mmphate score`, the benches). "k", "intra_step" and
+/// "inter_step" are the first k's scores (the headline), "by_k" lists every k scored as
+/// {"k", "intra_step", "inter_step"}; then "intra_step_nodes_scored",
+/// "inter_step_nodes_scored", "nodes" and "sampled". Scores are rounded to
+/// `significant_digits` (0: exact); a score that could not be computed is null.
+nlohmann::json scores_to_json(const CommunityScores& scores, int significant_digits = 0);
 
 /// "Most active class" per graph row: the class whose probes have the largest summed |value|
 /// (values z-scored). labels: one class id (>= 0) per probe.

@@ -1,6 +1,6 @@
-// The table of every mmphate::Options field by name: one place that the CLI flags
-// (--name VALUE) and JSON config files ({"name": value}) both go through, so a new field is
-// added once. Unknown names are errors that list the valid ones.
+// The CLI's view of the engine's key table (detail::option_keys(), data/options.cpp): the
+// flags (--name VALUE) and JSON config files ({"name": value}) both go through it, so a new
+// field is added once. Unknown names are errors that list the valid ones.
 #pragma once
 #include <functional>
 #include <string>

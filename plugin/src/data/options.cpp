@@ -1,21 +1,14 @@
 #include "mmphate/options.hpp"
 
-#include <cmath>
-#include <sstream>
+#include <initializer_list>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "util/config_json.hpp"
 #include "mmphate/error.hpp"
 
 namespace mmphate {
-namespace {
-
-template <typename T>
-void require(bool ok, const char* field, T value, const char* allowed) {
-  detail::require_option(ok, "option", field, value, allowed);
-}
-
-}  // namespace
-
 Options Options::mphate() {
   Options o;
   o.decay = 5.0;
@@ -38,62 +31,109 @@ Options Options::mmphate_scalable() {
 
 namespace {
 
-// Integer fields and their allowed ranges: validate() checks them, and option_allowed() words
-// them for parsers that meet a value beyond the field's type. Sizes are bounded so that no
-// option alone can drive an allocation or a loop beyond what any real input needs (t_max =
-// 2^31 - 1 once drove a 96-node embedding to 15 GB).
-struct IntRule {
-  const char* field;
-  int Options::*member;
-  long long lo, hi;
-  const char* allowed;
-};
-constexpr long long kMaxNeighbours = 100000;
-const IntRule kIntRules[] = {
-    {"knn", &Options::knn, 1, kMaxNeighbours, "integers in [1, 100000]"},
-    {"n_pca", &Options::n_pca, 0, 100000, "integers in [0, 100000] (0 disables PCA)"},
-    {"intraslice_knn", &Options::intraslice_knn, 1, kMaxNeighbours, "integers in [1, 100000]"},
-    {"interslice_knn", &Options::interslice_knn, 1, kMaxNeighbours, "integers in [1, 100000]"},
-    {"interslice_edges", &Options::interslice_edges, 0, kMaxNeighbours,
-     "integers in [0, 100000] (0: interslice_knn)"},
-    {"n_landmark", &Options::n_landmark, 0, 1000000, "0 (no landmarks) or integers in [2, 1000000]"},
-    {"n_svd", &Options::n_svd, 1, 10000, "integers in [1, 10000]"},
-    {"svd_power_iterations", &Options::svd_power_iterations, 0, 50, "integers in [0, 50]"},
-    {"t", &Options::t, 0, 10000, "0 (automatic) or integers in [1, 10000]"},
-    {"t_max", &Options::t_max, 3, 10000, "integers in [3, 10000]"},
-    {"n_components", &Options::n_components, 2, 3, "2 or 3"},
-    {"mds_max_iter", &Options::mds_max_iter, 1, 1000000, "integers in [1, 1000000]"},
-    {"sgd_epochs", &Options::sgd_epochs, 1, 100000, "integers in [1, 100000]"},
-    {"threads", &Options::threads, 0, 1024, "integers in [0, 1024] (0: all hardware threads)"},
-};
+// The names of an enum's values, as to_string writes them.
+template <class E>
+std::vector<std::pair<std::string, E>> names_of(std::initializer_list<E> values) {
+  std::vector<std::pair<std::string, E>> out;
+  for (const E v : values) out.emplace_back(to_string(v), v);
+  return out;
+}
+
+// "'a', 'b', 'c'": the allowed values of an enum, as the parse_* functions list them.
+template <class E>
+std::string quoted_names(std::initializer_list<E> values) {
+  std::string out;
+  for (const E v : values) out += std::string(out.empty() ? "" : ", ") + "'" + to_string(v) + "'";
+  return out;
+}
 
 }  // namespace
 
-std::string option_allowed(const std::string& field) {
-  for (const auto& r : kIntRules)
-    if (field == r.field) return r.allowed;
-  if (field == "seed") return "integers in [0, 18446744073709551615]";
-  return "";
+// Every field once: its name, type, allowed values and --help line. Sizes are bounded so that
+// no option alone can drive an allocation or a loop beyond what any real input needs
+// (t_max = 2^31 - 1 once drove a 96-node embedding to 15 GB).
+const detail::KeyTable<Options>& detail::option_keys() {
+  using O = Options;
+  constexpr double kMaxNeighbours = 100000;
+  const std::string neighbours = "integers in [1, 100000]";
+  static const KeyTable<O> t =
+      KeyTable<O>("option")
+          .value("knn", &O::knn, between(1, kMaxNeighbours), neighbours)
+          .help("neighbours defining each point's kernel bandwidth (plain PHATE)")
+          .value("decay", &O::decay, finite_above(0), "finite values > 0")
+          .help("alpha of the alpha-decay kernel")
+          .value("thresh", &O::thresh, [](double v) { return v >= 0 && v < 1; }, "[0, 1)")
+          .help("drop kernel entries below this value")
+          .value("n_pca", &O::n_pca, between(0, 100000), "integers in [0, 100000] (0 disables PCA)")
+          .help("PCA to this many dimensions first when the input is wider (0: never)")
+          .choice("knn_method", &O::knn_method,
+                  names_of({KnnMethod::automatic, KnnMethod::exact, KnnMethod::kdtree}),
+                  quoted_names({KnnMethod::automatic, KnnMethod::exact, KnnMethod::kdtree}))
+          .help("nearest-neighbour back end: auto | exact | kdtree")
+          .value("intraslice_knn", &O::intraslice_knn, between(1, kMaxNeighbours), neighbours)
+          .help("multislice: neighbours for the intraslice bandwidth")
+          .value("interslice_knn", &O::interslice_knn, between(1, kMaxNeighbours), neighbours)
+          .help("multislice: neighbour rank of the global interslice bandwidth")
+          .value("normalize", &O::normalize)
+          .help("multislice: z-score each node's trace across probes: true | false")
+          .choice("multislice_mode", &O::multislice_mode,
+                  names_of({MultisliceMode::scalable, MultisliceMode::faithful}),
+                  quoted_names({MultisliceMode::faithful, MultisliceMode::scalable}))
+          .help("multislice kernel: scalable | faithful")
+          .value("interslice_edges", &O::interslice_edges, between(0, kMaxNeighbours),
+                 "integers in [0, 100000] (0: interslice_knn)")
+          .help("scalable: nearest slice-points kept per node (0: interslice_knn)")
+          .value("time_edge_weight", &O::time_edge_weight, finite_at_least(0), "finite values >= 0")
+          .help("scalable: weight of same-unit edges between adjacent steps (0: none)")
+          .value("epoch_edge_weight", &O::epoch_edge_weight, finite_at_least(0), "finite values >= 0")
+          .help("scalable: weight of same-unit edges between adjacent epochs (0: none)")
+          .value("memory_budget_gb", &O::memory_budget_gb, finite_above(0), "finite values > 0")
+          .help("faithful: refuse inputs whose kernel needs more memory than this")
+          .choice("nan_policy", &O::nan_policy, names_of({NanPolicy::error, NanPolicy::drop_node, NanPolicy::zero}),
+                  quoted_names({NanPolicy::error, NanPolicy::drop_node, NanPolicy::zero}))
+          .help("NaN/Inf in a trace: error | drop-node | zero")
+          .value("n_landmark", &O::n_landmark, [](int v) { return v == 0 || (v >= 2 && v <= 1000000); },
+                 "0 (no landmarks) or integers in [2, 1000000]")
+          .help("use landmarks above this many nodes (0: never)")
+          .value("n_svd", &O::n_svd, between(1, 10000), "integers in [1, 10000]")
+          .help("eigenvectors used to cluster nodes into landmarks")
+          .value("svd_power_iterations", &O::svd_power_iterations, between(0, 50), "integers in [0, 50]")
+          .help("randomized eigensolver passes for those eigenvectors")
+          .value("t", &O::t, between(0, 10000), "0 (automatic) or integers in [1, 10000]")
+          .help("diffusion time (0: automatic, from the von Neumann entropy knee)")
+          .value("t_max", &O::t_max, between(3, 10000), "integers in [3, 10000]")
+          .help("largest t considered by the automatic choice")
+          .value("gamma", &O::gamma, between(-1, 1), "[-1, 1]")
+          .help("potential: 1 = log, 0 = square root, any value in [-1, 1]")
+          .value("n_components", &O::n_components, between(2, 3), "2 or 3")
+          .help("embedding dimensions: 2 or 3")
+          .choice("mds", &O::mds, names_of({MdsMethod::classic, MdsMethod::metric}),
+                  quoted_names({MdsMethod::classic, MdsMethod::metric}))
+          .help("classic | metric")
+          .choice("mds_solver", &O::mds_solver, names_of({MdsSolver::smacof, MdsSolver::sgd}),
+                  quoted_names({MdsSolver::smacof, MdsSolver::sgd}))
+          .help("metric MDS solver: smacof | sgd")
+          .value("mds_max_iter", &O::mds_max_iter, between(1, 1000000), "integers in [1, 1000000]")
+          .help("SMACOF iteration cap")
+          .value("mds_tol", &O::mds_tol, finite_at_least(0), "finite values >= 0")
+          .help("SMACOF stop: relative stress improvement below this")
+          .value("sgd_epochs", &O::sgd_epochs, between(1, 100000), "integers in [1, 100000]")
+          .help("SGD-MDS passes over all pairs")
+          .value("sgd_eps", &O::sgd_eps, [](double v) { return v > 0 && v <= 1; }, "(0, 1]")
+          .help("SGD-MDS final step size")
+          .value("seed", &O::seed, nullptr, "integers in [0, 18446744073709551615]")
+          .help("random seed (landmarks, SGD-MDS)")
+          .value("threads", &O::threads, between(0, 1024), "integers in [0, 1024] (0: all hardware threads)")
+          .help("worker threads (0: all cores)");
+  return t;
 }
 
-void Options::validate() const {
-  for (const auto& r : kIntRules) {
-    const int v = this->*(r.member);
-    require(v >= r.lo && v <= r.hi, r.field, v, r.allowed);
-  }
-  require(n_landmark != 1, "n_landmark", n_landmark, "0 (no landmarks) or integers in [2, 1000000]");
-  require(std::isfinite(decay) && decay > 0, "decay", decay, "finite values > 0");
-  require(std::isfinite(thresh) && thresh >= 0 && thresh < 1, "thresh", thresh, "[0, 1)");
-  require(std::isfinite(gamma) && gamma >= -1 && gamma <= 1, "gamma", gamma, "[-1, 1]");
-  require(std::isfinite(mds_tol) && mds_tol >= 0, "mds_tol", mds_tol, "finite values >= 0");
-  require(std::isfinite(sgd_eps) && sgd_eps > 0 && sgd_eps <= 1, "sgd_eps", sgd_eps, "(0, 1]");
-  require(std::isfinite(time_edge_weight) && time_edge_weight >= 0, "time_edge_weight", time_edge_weight,
-          "finite values >= 0");
-  require(std::isfinite(epoch_edge_weight) && epoch_edge_weight >= 0, "epoch_edge_weight", epoch_edge_weight,
-          "finite values >= 0");
-  require(std::isfinite(memory_budget_gb) && memory_budget_gb > 0, "memory_budget_gb", memory_budget_gb,
-          "finite values > 0");
+std::string option_allowed(const std::string& field) {
+  const auto* e = detail::option_keys().find(field);
+  return e ? e->allowed : "";
 }
+
+void Options::validate() const { detail::option_keys().validate(*this); }
 
 const char* to_string(MdsMethod m) { return m == MdsMethod::classic ? "classic" : "metric"; }
 const char* to_string(MdsSolver s) { return s == MdsSolver::smacof ? "smacof" : "sgd"; }

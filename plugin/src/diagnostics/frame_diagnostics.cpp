@@ -48,15 +48,7 @@ Index count_nonfinite(const RowMatrix& M, Index first_row = 0) {
   return c;
 }
 
-double round_digits(double v, int digits) {
-  if (!std::isfinite(v) || v == 0.0) return v;
-  const double e = std::floor(std::log10(std::fabs(v)));
-  const double scale = std::pow(10.0, digits - 1 - e);
-  if (!std::isfinite(scale) || scale == 0.0) return v;
-  return std::round(v * scale) / scale;
-}
-
-nlohmann::json num(double v, int digits) { return detail::number_or_null(round_digits(v, digits)); }
+nlohmann::json num(double v, int digits) { return detail::number_or_null(detail::round_significant(v, digits)); }
 
 nlohmann::json array(const std::vector<double>& v, int digits) {
   nlohmann::json a = nlohmann::json::array();
@@ -646,13 +638,8 @@ nlohmann::json FrameDiagnostics::to_json() const {
                      {"spectral_inter_step_entropy_by_unit", matrix(spectral_inter_step_entropy_by_unit, p)},
                      {"unit_change_by_unit", matrix(unit_change_by_unit, p)}};
   if (scores) {
-    j["scores"] = {{"k", scores->ks.empty() ? 0 : scores->ks[0]},
-                   {"intra_step", num(scores->intra_step.empty() ? kNaN : scores->intra_step[0], p)},
-                   {"inter_step", num(scores->inter_step.empty() ? kNaN : scores->inter_step[0], p)},
-                   {"intra_step_nodes_scored", scores->intra_queries},
-                   {"inter_step_nodes_scored", scores->inter_queries},
-                   {"epochs", score_epochs},
-                   {"sampled", scores->sampled()}};
+    j["scores"] = scores_to_json(*scores, p);
+    j["scores"]["epochs"] = score_epochs;
   }
   j["quantities"] = nlohmann::json::object();
   for (const auto& [name, value] : quantities()) j["quantities"][name] = num(value, p);

@@ -79,7 +79,7 @@ EmbedResult embed_kernel(const SparseMatrix& K, const Options& opt) { return emb
 
 EmbedResult embed_kernel(const SparseMatrix& K, const Options& opt, const EmbedHints& hints) {
   opt.validate();
-  set_engine_threads(opt.threads);
+  const EngineThreads engine_threads(opt.threads);
   EmbedResult res;
   const Index n = K.rows();
   res.n_nodes = n;
@@ -226,7 +226,7 @@ EmbedResult embed_kernel(const SparseMatrix& K, const Options& opt, const EmbedH
 
 EmbedResult run_phate(const RowMatrix& data, const Options& opt) {
   opt.validate();
-  set_engine_threads(opt.threads);
+  const EngineThreads engine_threads(opt.threads);
   if (data.rows() < 2) throw Error("PHATE needs at least 2 points, got " + std::to_string(data.rows()));
   require_finite(data, "input data");
   if (opt.knn >= data.rows())
@@ -247,7 +247,7 @@ EmbedResult run_phate(const RowMatrix& data, const Options& opt) {
 
 EmbedResult run_multislice(const PreparedTrace& trace, const Options& opt) {
   opt.validate();
-  set_engine_threads(opt.threads);
+  const EngineThreads engine_threads(opt.threads);
   StageTimes times;
   SparseMatrix K;
   MultisliceInfo info;

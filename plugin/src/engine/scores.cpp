@@ -2,11 +2,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numeric>
 #include <random>
 
 #include "mmphate/error.hpp"
 #include "engine/graph/knn.hpp"
+#include "util/config_json.hpp"
 #include "util/parallel.hpp"
 
 namespace mmphate {
@@ -105,6 +107,25 @@ CommunityScores community_scores(const RowMatrix& features, const NodeIndex& nod
   score_family(features, embedding, by_unit, sample_rows(n, opt.max_queries, opt.seed + 1), opt.ks, opt.threads,
                out.inter_step, out.inter_queries);
   return out;
+}
+
+nlohmann::json scores_to_json(const CommunityScores& scores, int significant_digits) {
+  const auto score = [&](const std::vector<double>& v, std::size_t i) {
+    return detail::number_or_null(
+        detail::round_significant(i < v.size() ? v[i] : std::numeric_limits<double>::quiet_NaN(), significant_digits));
+  };
+  nlohmann::json by_k = nlohmann::json::array();
+  for (std::size_t i = 0; i < scores.ks.size(); ++i)
+    by_k.push_back({{"k", scores.ks[i]}, {"intra_step", score(scores.intra_step, i)},
+                    {"inter_step", score(scores.inter_step, i)}});
+  return {{"k", scores.ks.empty() ? 0 : scores.ks[0]},
+          {"intra_step", score(scores.intra_step, 0)},
+          {"inter_step", score(scores.inter_step, 0)},
+          {"by_k", std::move(by_k)},
+          {"intra_step_nodes_scored", scores.intra_queries},
+          {"inter_step_nodes_scored", scores.inter_queries},
+          {"nodes", scores.nodes},
+          {"sampled", scores.sampled()}};
 }
 
 std::vector<int> most_active_class(const RowMatrix& features, const std::vector<std::int64_t>& labels) {

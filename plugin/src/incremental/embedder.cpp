@@ -85,6 +85,31 @@ std::vector<int> IncrementalEmbedder::cluster_new_nodes(const SparseMatrix& K, c
   return km.labels;
 }
 
+std::vector<Index> IncrementalEmbedder::join_old_landmarks(const SparseMatrix& K, const std::vector<Index>& fresh,
+                                                           std::vector<int>& assigned) {
+  // Decided from the old nodes only (`assigned` before this call), so the order of the new
+  // nodes does not matter.
+  const std::vector<int> prior = assigned;
+  std::vector<Index> loners;
+  std::unordered_map<int, double> mass;
+  for (const Index r : fresh) {
+    mass.clear();
+    for (SparseMatrix::InnerIterator it(K, r); it; ++it)
+      if (it.col() != r && prior[static_cast<std::size_t>(it.col())] >= 0)
+        mass[prior[static_cast<std::size_t>(it.col())]] += it.value();
+    int best = -1;
+    double top = 0.0;
+    for (const auto& [landmark, m] : mass)
+      if (m > top || (m == top && landmark < best)) {
+        best = landmark;
+        top = m;
+      }
+    if (best >= 0) assigned[static_cast<std::size_t>(r)] = best;
+    else loners.push_back(r);
+  }
+  return loners;
+}
+
 namespace {
 
 // Mean previous position of each group's nodes (`prev`: one row per graph row, NaN when the
@@ -323,11 +348,16 @@ void IncrementalEmbedder::embed_full(const WindowKernel& w, const Decision& d, F
 bool IncrementalEmbedder::embed_incremental(const WindowKernel& w, const Decision& d, FrameEmbedding& fe,
                                             std::vector<int>& global_of) {
   const Index n = w.nodes.size(), dims = opt_.n_components;
-  // New nodes get landmarks of their own, in proportion to their share of the window.
+  // New nodes join the old landmarks they are linked to most (join_landmarks); the rest get
+  // landmarks of their own, in proportion to their share of the window.
   std::vector<Index> fresh;
   for (Index r = 0; r < n; ++r)
     if (d.prior[r] < 0) fresh.push_back(r);
   std::vector<int> assigned = d.prior;
+  if (inc_.join_landmarks && !fresh.empty()) {
+    ScopedStage st(fe.times, "landmarks.join");
+    fresh = join_old_landmarks(w.K, fresh, assigned);
+  }
   if (!fresh.empty()) {
     ScopedStage st(fe.times, "landmarks.new_nodes");
     // Their share of the landmark budget, or what the leaving epochs freed if more. While

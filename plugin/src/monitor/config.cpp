@@ -8,7 +8,6 @@
 
 #include "util/config_json.hpp"
 #include "mmphate/error.hpp"
-#include "data/option_table.hpp"
 
 namespace mmphate {
 namespace {
@@ -31,7 +30,7 @@ const KeyTable<RunSettings>& run_keys() {
                [](S& s, const nlohmann::json& v, const std::string& path, const std::string& src) {
                  s.path = v.is_null() ? "" : read_string(v, path, src);
                },
-               [](const S& s) { return nlohmann::json(s.path); }, nullptr, nullptr});
+               [](const S& s) { return nlohmann::json(s.path); }, nullptr, nullptr, "", nullptr});
   return t;
 }
 
@@ -64,7 +63,7 @@ const KeyTable<MonitorConfig>& retention_keys() {
                [](const S& c) {
                  return nlohmann::json(static_cast<double>(c.retention.memory_budget_bytes) / (1024.0 * 1024.0));
                },
-               nullptr, nullptr})
+               nullptr, nullptr, "", nullptr})
       .choice("step_sampling", [](auto& c) -> auto& { return c.retention.step_sampling; },
               {{"all", StepSampling::all}, {"stride", StepSampling::stride}, {"even", StepSampling::even}})
       .value("step_stride", [](auto& c) -> auto& { return c.retention.step_stride; })
@@ -94,6 +93,7 @@ const KeyTable<UpdaterSettings>& updater_keys() {
       .value("knn_margin", INCREMENTAL(knn_margin))
       .value("power_floor", INCREMENTAL(power_floor))
       .value("max_t_step", INCREMENTAL(max_t_step))
+      .value("join_landmarks", INCREMENTAL(join_landmarks))
       .value("shutdown_timeout_ms", &S::shutdown_timeout_ms, at_least(0), ">= 0")
       .value("handle_signals", &S::handle_signals)
       .choice("priority", &S::priority, {{"low", "low"}, {"idle", "idle"}, {"normal", "normal"}})
@@ -136,11 +136,11 @@ void read_embedding(Options& o, const nlohmann::json& j, const std::string& sour
     o.threads = keep_threads.threads;
     rest.erase("preset");
   }
-  cli::apply_options_json(o, rest, source + " (section embedding)");
+  option_keys().read(o, rest, "embedding.", source + " (section embedding)");
 }
 
 // One section of the config file: its name (once), how it is read from JSON, checked and
-// written back. Every section but embedding (the engine's option table) is a KeyTable.
+// written back. Every section is a KeyTable; embedding (the engine's Options) also takes a preset.
 struct Section {
   std::string name;
   std::function<void(MonitorConfig&, const nlohmann::json&, const std::string& source)> read;
@@ -180,7 +180,7 @@ const std::vector<Section>& sections() {
                   throw Error("invalid monitor config embedding.n_components = " +
                               std::to_string(c.embedding.n_components) + ": allowed 2 or 3 (frames are drawn)");
               },
-              [](const C& c) { return cli::options_to_json(c.embedding); }},
+              [](const C& c) { return option_keys().write(c.embedding); }},
       table_section("frames", frames_keys(), &C::frames),
       table_section("diagnostics", diagnostics_keys(), &C::diagnostics),
       table_section("phases", phase_detector_keys(), &C::phases),

@@ -424,6 +424,9 @@ static void lower_thread_priority(const std::string& priority) {
 
 void Monitor::State::loop() {
   const BlasPoolFrozen leave_torch_blas_alone;
+  // The whole frame (the incremental path's Eigen products too, not only embed_kernel) runs on
+  // the embedding's thread count, on this thread only.
+  const EngineThreads engine_threads(cfg.embedding.threads);
   lower_thread_priority(cfg.updater.priority);
   std::uint64_t seen = 0;
   for (;;) {

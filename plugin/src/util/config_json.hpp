@@ -1,11 +1,14 @@
 // Private helpers of the config readers: typed reads whose errors name the source, the key, the
 // value and what is allowed, the unknown-key check that lists the valid keys, and KeyTable, the
-// one key-table mechanism of every config section (the monitor's sections in monitor/config.cpp,
-// the diagnostics, phases and early_stopping options in their own .cpp files). Also the parser
+// one key-table mechanism of every set of options (the engine's Options in data/options.cpp,
+// the monitor's sections in monitor/config.cpp, the diagnostics, phases and early_stopping
+// options in their own .cpp files). Also the parser
 // of untrusted JSON text (config files, node_index.json, frame lines) shared by the readers.
 #pragma once
+#include <cerrno>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <functional>
 #include <limits>
 #include <sstream>
@@ -145,6 +148,16 @@ inline nlohmann::json number_or_null(double v) {
   return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr);
 }
 
+// v rounded to `digits` significant digits (digits <= 0: unchanged), so that the lines of a
+// frame stay short.
+inline double round_significant(double v, int digits) {
+  if (digits <= 0 || !std::isfinite(v) || v == 0.0) return v;
+  const double e = std::floor(std::log10(std::fabs(v)));
+  const double scale = std::pow(10.0, digits - 1 - e);
+  if (!std::isfinite(scale) || scale == 0.0) return v;
+  return std::round(v * scale) / scale;
+}
+
 // Throws "invalid <what> <key> = <value>: allowed <allowed>" unless ok: the one message shape
 // of every options struct's validate().
 template <typename T>
@@ -186,6 +199,9 @@ class KeyTable {
     std::function<nlohmann::json(const S&)> write;
     std::function<bool(const S&)> ok;           // null: any value of the type
     std::function<std::string(const S&)> show;  // the value as validate()'s message shows it
+    std::string help;                           // one line for a command line's --help
+    // A command-line value (--key TEXT) as the JSON value read() takes; null: not a flag.
+    std::function<nlohmann::json(const std::string& text)> from_text;
   };
 
   explicit KeyTable(std::string what) : what_(std::move(what)) {}
@@ -199,9 +215,11 @@ class KeyTable {
     Entry e;
     e.key = key;
     e.allowed = std::move(allowed);
-    e.read = [get](S& s, const nlohmann::json& v, const std::string& path, const std::string& src) {
-      std::invoke(get, s) = read_as<T>(v, path, src);
+    const std::string what = what_, in = e.allowed;
+    e.read = [get, what, in](S& s, const nlohmann::json& v, const std::string& path, const std::string& src) {
+      std::invoke(get, s) = read_as<T>(v, path, src, what, in);
     };
+    e.from_text = [key = e.key, what, in](const std::string& text) { return text_as<T>(text, key, what, in); };
     e.write = [get](const S& s) { return nlohmann::json(std::invoke(get, s)); };
     e.show = [get](const S& s) { return show_value(std::invoke(get, s)); };
     if constexpr (!std::is_null_pointer_v<Ok>) {
@@ -251,9 +269,9 @@ class KeyTable {
           std::invoke(get, s) = nv.second;
           return;
         }
-      throw Error(src + ": key '" + path + "': invalid " + what + " " + path + " = " + show_value(name) +
-                  ": allowed " + allowed);
+      throw invalid(src, path, what, show_value(name), allowed);
     };
+    e.from_text = [](const std::string& text) { return nlohmann::json(text); };
     e.write = [get, values](const S& s) {
       for (const auto& nv : values)
         if (nv.second == std::invoke(get, s)) return nlohmann::json(nv.first);
@@ -280,7 +298,20 @@ class KeyTable {
     return *this;
   }
 
+  // The --help line of the key added last.
+  KeyTable& help(std::string text) {
+    entries_.back().help = std::move(text);
+    return *this;
+  }
+
   const std::vector<Entry>& entries() const { return entries_; }
+
+  // The entry of `key`, or null.
+  const Entry* find(const std::string& key) const {
+    for (const auto& e : entries_)
+      if (e.key == key) return &e;
+    return nullptr;
+  }
 
   std::vector<std::string> keys() const {
     std::vector<std::string> k;
@@ -326,15 +357,72 @@ class KeyTable {
   }
 
  private:
+  // "<src>: key '<path>': invalid <what> <path> = <value>: allowed <allowed>" (no src part for
+  // a command-line flag, whose src is empty).
+  static Error invalid(const std::string& src, const std::string& path, const std::string& what,
+                       const std::string& value, const std::string& allowed) {
+    const std::string msg = "invalid " + what + " " + path + " = " + value + ": allowed " + allowed;
+    return Error(src.empty() ? msg : src + ": key '" + path + "': " + msg);
+  }
+
+  // An integer that the field's type cannot hold is refused with the key's allowed values (it
+  // used to wrap: {"knn": 4294967301} ran with knn 5).
   template <class T>
-  static T read_as(const nlohmann::json& v, const std::string& path, const std::string& src) {
-    if constexpr (std::is_same_v<T, bool>) return read_bool(v, path, src);
-    else if constexpr (std::is_same_v<T, int>) return read_int32(v, path, src);
-    else if constexpr (std::is_integral_v<T> && std::is_signed_v<T> && sizeof(T) == 8) return read_int(v, path, src);
-    else if constexpr (std::is_integral_v<T> && std::is_unsigned_v<T> && sizeof(T) == 8) return read_uint(v, path, src);
-    else if constexpr (std::is_same_v<T, double>) return read_number(v, path, src);
-    else if constexpr (std::is_same_v<T, std::string>) return read_string(v, path, src);
-    else static_assert(sizeof(T) == 0, "KeyTable::value: unsupported field type");
+  static T read_as(const nlohmann::json& v, const std::string& path, const std::string& src, const std::string& what,
+                   const std::string& allowed) {
+    if constexpr (std::is_same_v<T, bool>) {
+      return read_bool(v, path, src);
+    } else if constexpr (std::is_integral_v<T>) {
+      static_assert(sizeof(T) >= 4, "KeyTable::value: unsupported integer type");
+      bool fits = true;
+      if (v.is_number_unsigned()) {
+        fits = v.get<std::uint64_t>() <= static_cast<std::uint64_t>(std::numeric_limits<T>::max());
+      } else if (v.is_number_integer()) {
+        const std::int64_t x = v.get<std::int64_t>();
+        fits = x >= 0 ? static_cast<std::uint64_t>(x) <= static_cast<std::uint64_t>(std::numeric_limits<T>::max())
+                      : std::is_signed_v<T> && x >= static_cast<std::int64_t>(std::numeric_limits<T>::min());
+      }
+      if (!fits && !allowed.empty()) throw invalid(src, path, what, v.dump(), allowed);
+      if constexpr (std::is_same_v<T, int>) return read_int32(v, path, src);
+      else if constexpr (std::is_signed_v<T>) return read_int(v, path, src);
+      else return read_uint(v, path, src);
+    } else if constexpr (std::is_same_v<T, double>) {
+      return read_number(v, path, src);
+    } else if constexpr (std::is_same_v<T, std::string>) {
+      return read_string(v, path, src);
+    } else {
+      static_assert(sizeof(T) == 0, "KeyTable::value: unsupported field type");
+    }
+  }
+
+  // A command-line value as JSON of the field's type. Syntax errors name the flag; an integer
+  // beyond 64 bits is refused with the key's allowed values.
+  template <class T>
+  static nlohmann::json text_as(const std::string& text, const std::string& key, const std::string& what,
+                                const std::string& allowed) {
+    if constexpr (std::is_same_v<T, bool>) {
+      if (text == "true" || text == "1") return true;
+      if (text == "false" || text == "0") return false;
+      throw Error("--" + key + " expects true or false, got '" + text + "'");
+    } else if constexpr (std::is_integral_v<T>) {
+      const bool negative = !text.empty() && text[0] == '-';
+      const std::string digits = negative ? text.substr(1) : text;
+      if (digits.empty() || digits.find_first_not_of("0123456789") != std::string::npos)
+        throw Error("--" + key + " expects an integer, got '" + text + "'");
+      errno = 0;
+      char* end = nullptr;
+      const nlohmann::json v = negative ? nlohmann::json(std::strtoll(text.c_str(), &end, 10))
+                                        : nlohmann::json(std::strtoull(text.c_str(), &end, 10));
+      if (errno == ERANGE) throw invalid("", key, what, text, allowed.empty() ? "64-bit integers" : allowed);
+      return v;
+    } else if constexpr (std::is_same_v<T, double>) {
+      char* end = nullptr;
+      const double x = std::strtod(text.c_str(), &end);
+      if (text.empty() || *end != '\0') throw Error("--" + key + " expects a number, got '" + text + "'");
+      return x;
+    } else {
+      return text;
+    }
   }
 
   template <class T>
@@ -373,14 +461,18 @@ inline auto non_empty() {
 
 namespace mmphate {
 
+struct Options;
 struct DiagnosticsOptions;
 struct PhaseDetectorOptions;
 struct EarlyStoppingOptions;
 
 namespace detail {
 
-// The key tables of the option structs (defined next to each struct's validate()), which the
-// monitor config reads as its diagnostics, phases and early_stopping sections.
+// The key tables of the option structs, each defined next to its struct's validate(): the
+// engine's Options (data/options.cpp), which the CLI's flags, engine config files and the
+// monitor config's embedding section read, and the monitor config's diagnostics, phases and
+// early_stopping sections.
+const KeyTable<Options>& option_keys();
 const KeyTable<DiagnosticsOptions>& diagnostics_keys();
 const KeyTable<PhaseDetectorOptions>& phase_detector_keys();
 const KeyTable<EarlyStoppingOptions>& early_stopping_keys();

@@ -9,6 +9,7 @@
 // OpenBLAS (when it provides LAPACK) has its own thread pool; declared weak so the
 // library still links against a LAPACK without it.
 extern "C" void openblas_set_num_threads(int) __attribute__((weak));
+extern "C" int openblas_get_num_threads() __attribute__((weak));
 
 namespace mmphate {
 namespace {
@@ -25,13 +26,42 @@ int resolve_threads(int threads) {
   return hw == 0 ? 1 : static_cast<int>(hw);
 }
 
-void set_engine_threads(int threads) {
-  const int t = resolve_threads(threads);
-  Eigen::setNbThreads(t);
+namespace {
+int omp_threads() {
+#ifdef _OPENMP
+  return omp_get_max_threads();
+#else
+  return 1;
+#endif
+}
+void set_omp_threads(int t) {
 #ifdef _OPENMP
   omp_set_num_threads(t);
+#else
+  static_cast<void>(t);
 #endif
-  if (openblas_set_num_threads && !blas_pool_frozen) openblas_set_num_threads(t);
+}
+bool blas_resizable() { return openblas_set_num_threads && openblas_get_num_threads && !blas_pool_frozen; }
+}  // namespace
+
+EngineThreads::EngineThreads(int threads) : omp_before_(omp_threads()) {
+  const int t = resolve_threads(threads);
+  set_omp_threads(t);
+  if (blas_resizable() && openblas_get_num_threads() != t) {
+    blas_before_ = openblas_get_num_threads();
+    openblas_set_num_threads(t);
+  }
+}
+
+EngineThreads::~EngineThreads() {
+  set_omp_threads(omp_before_);
+  if (blas_before_ > 0 && blas_resizable()) openblas_set_num_threads(blas_before_);
+}
+
+void set_engine_threads(int threads) {
+  const int t = resolve_threads(threads);
+  set_omp_threads(t);
+  if (blas_resizable()) openblas_set_num_threads(t);
 }
 
 void parallel_for(Index n, int threads, const std::function<void(Index)>& fn) {

@@ -1,5 +1,11 @@
 // Thread control. The engine runs on `threads` OpenMP threads (Options::threads; 0 = all
 // hardware threads); Eigen's GEMM and LAPACK share the same setting.
+//
+// The library changes no process-wide setting unless a caller asks: an engine call holds an
+// EngineThreads for its duration, which sets OpenMP's count of the calling thread only (Eigen's
+// GEMM follows it, because mmphate never pins Eigen::setNbThreads, whose value is global) and
+// puts back what was there when the call returns. OpenBLAS's pool is process-wide; it is sized
+// for the call and restored after, or left alone where a BlasPoolFrozen is alive.
 #pragma once
 #include <functional>
 
@@ -10,13 +16,28 @@ namespace mmphate {
 // Resolves 0 to the hardware thread count.
 int resolve_threads(int threads);
 
-// Applies the thread count to Eigen, OpenMP and (when present) OpenBLAS.
+// While alive, the calling thread's engine work runs on `threads` threads (see above); the
+// previous counts are restored when it ends. Nests.
+class EngineThreads {
+ public:
+  explicit EngineThreads(int threads);
+  ~EngineThreads();
+  EngineThreads(const EngineThreads&) = delete;
+  EngineThreads& operator=(const EngineThreads&) = delete;
+
+ private:
+  int omp_before_ = 0;
+  int blas_before_ = 0;  // 0: OpenBLAS's pool was not resized
+};
+
+// Sets the calling thread's OpenMP count and (unless frozen) OpenBLAS's pool for good: for
+// programs and test drivers that want one setting for the whole process.
 void set_engine_threads(int threads);
 
-// While alive, set_engine_threads on this thread leaves OpenBLAS's pool alone. OpenBLAS has
-// one process-wide pool that LibTorch's CPU kernels share, and resizing it changes how torch
-// splits its sums: the monitor's updater thread holds one of these so that training with the
-// monitor gives bit-identical weights to training without it (tests/test_monitor_torch.cpp).
+// While alive, EngineThreads and set_engine_threads on this thread leave OpenBLAS's pool alone.
+// OpenBLAS has one process-wide pool that LibTorch's CPU kernels share, and resizing it changes
+// how torch splits its sums: the monitor's updater thread holds one of these so that training
+// with the monitor gives bit-identical weights to training without it (tests/test_monitor_torch.cpp).
 class BlasPoolFrozen {
  public:
   BlasPoolFrozen();

@@ -30,6 +30,11 @@ struct IncrementalOptions {
   /// (0: no limit). The knee of the entropy curve jumps when the window's spectrum crosses a
   /// plateau (Hopf ramp: 67 -> 19 in one frame moved shared nodes by 0.42 radii).
   double max_t_step = 1.25;
+  /// Incremental frames: true: a new node joins the old landmark its kernel row weighs most
+  /// (a unit's node of the new epoch sits with its previous epochs'); only new nodes without
+  /// an old neighbour form landmarks of their own. false: new nodes go to landmarks clustered
+  /// among the new nodes (docs/MONITOR.md).
+  bool join_landmarks = false;
 
   void validate() const;
 };
