@@ -22,6 +22,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <limits>
 #include <map>
 #include <set>
 #include <sstream>
@@ -70,11 +71,23 @@ Snapshot snapshot_of(const RecordedRun& r, Index e) {
   return s;
 }
 
-// The engine's input for a window of epochs, assembled as the monitor's updater does.
-AssembledTrace window_trace(const RecordedRun& r, const std::vector<std::int64_t>& epochs) {
-  SnapshotStore::View view;
-  for (std::int64_t e : epochs) view.snapshots.push_back(std::make_shared<const Snapshot>(snapshot_of(r, e)));
-  return assemble_trace(view);
+// The engine's input for a window of epochs, assembled as the monitor's updater does, with
+// the step sampling the monitor used (`sampling`: its effective retention policy).
+AssembledTrace window_trace(const RecordedRun& r, const std::vector<std::int64_t>& epochs, RetentionPolicy sampling) {
+  sampling.kind = RetentionKind::window;
+  sampling.max_epochs = std::max<int>(1, static_cast<int>(epochs.size()));
+  sampling.memory_budget_bytes = std::numeric_limits<std::size_t>::max();
+  SnapshotStore store(sampling);
+  for (std::int64_t e : epochs) store.push(snapshot_of(r, e));
+  return assemble_trace(store.view());
+}
+
+// The retention policy the monitor ran with, from the run folder's config.json (the monitor
+// rewrites it when it plans the step sampling at the first snapshot).
+RetentionPolicy effective_retention(const std::string& run_dir) {
+  MonitorConfig eff;
+  apply_monitor_json(eff, nlohmann::json::parse(std::ifstream(run_dir + "/config.json")), run_dir + "/config.json");
+  return eff.retention;
 }
 
 struct FrameData {
@@ -262,7 +275,13 @@ int main(int argc, char** argv) {
       wall_train = std::chrono::duration<double>(Clock::now() - t0).count();
     }
     const std::vector<FrameData> frames = read_frames(cfg.run.path);
-    const Index per_epoch = run.shape.steps * run.shape.units;
+    const RetentionPolicy sampling = effective_retention(cfg.run.path);
+    const Index kept_steps = sampling.step_sampling == StepSampling::even
+                                 ? std::min<Index>(sampling.step_count, run.shape.steps)
+                                 : sampling.step_sampling == StepSampling::stride
+                                       ? (run.shape.steps + sampling.step_stride - 1) / sampling.step_stride
+                                       : run.shape.steps;
+    const Index per_epoch = kept_steps * run.shape.units;
     std::vector<double> ratio, disp_inc, disp_full, distinct_share, latency, cpu, gap_live, gap_default_faithful;
     Index coalesced = 0, full_frames = 0;
     // Phase labels: an epoch's label once older than the delay must not change.
@@ -310,7 +329,7 @@ int main(int argc, char** argv) {
                              {"distinct_share", distinct_share.back()},    {"latency_s", num(latency.back())}};
       const bool do_compare = compare && (f + 1 == frames.size() || (compare_every > 0 && f % compare_every == static_cast<std::size_t>(compare_every - 1)));
       if (do_compare) {
-        const AssembledTrace at = window_trace(run, fr.epochs);
+        const AssembledTrace at = window_trace(run, fr.epochs, sampling);
         const PreparedTrace pt = prepare_trace(at.raw, at.shape, scratch_default, &at.node_valid);
         const Scores live = scores_of(pt, fr.coords, true);
         const EmbedResult sd = run_multislice(pt, scratch_default);
@@ -334,6 +353,7 @@ int main(int argc, char** argv) {
     nlohmann::json summary = {
         {"run", run.name},
         {"shape", {run.shape.epochs, run.shape.steps, run.shape.units, run.shape.probes}},
+        {"kept_steps", kept_steps},
         {"frames", frames.size()},
         {"full_frames", full_frames},
         {"coalesced_epochs", coalesced},

@@ -253,6 +253,57 @@ TEST(MonitorRun, EarlyStoppingOnAMetricStopsAndSaysWhy) {
 
 // Found by fuzzing (tests/fuzz): a 40 000-deep value overflowed the stack (the error message
 // dumped it), a budget of 1e300 MB was cast to size_t (UB), and a huge value made a huge message.
+// retention.step_sampling "auto" (the default) with a window above updater.frame_budget_s: the
+// first snapshot decides evenly spaced steps that fit, said in a window_planned event and in
+// config.json; every snapshot (custom recorders push to the store directly) keeps those steps,
+// first and last included. An explicit "all" keeps every step whatever the budget.
+TEST(MonitorRun, WindowAboveTheFrameBudgetKeepsEvenlySpacedSteps) {
+  for (const bool automatic : {true, false}) {
+    const std::string dir = test_dir(automatic ? "window_plan_auto" : "window_plan_all");
+    MonitorConfig cfg = small_config(dir);
+    cfg.retention.max_epochs = 64;
+    // The cost model: 64 epochs x 6 steps x 8 units x (8 units + 8 edges) x 160 ns = 7.9 ms a frame.
+    cfg.updater.frame_budget_s = 0.004;  // about half: 3 of the 6 steps
+    if (!automatic) cfg.retention.step_sampling = StepSampling::all;
+    {
+      Monitor monitor(cfg);
+      monitor.set_recorder([&monitor](std::int64_t epoch, std::int64_t) { monitor.store().push(snapshot(epoch)); }, {});
+      for (int e = 0; e < 3; ++e) monitor.on_epoch_end(e, {}, 100 * (e + 1));
+      ASSERT_TRUE(monitor.flush(std::chrono::seconds(60)));
+      const auto view = monitor.store().view();
+      ASSERT_EQ(view.snapshots.size(), 3u);
+      for (const auto& sp : view.snapshots) {
+        if (!automatic) {
+          EXPECT_EQ(sp->steps, kSteps);
+          continue;
+        }
+        EXPECT_GE(sp->steps, 2);
+        EXPECT_LT(sp->steps, kSteps);
+        EXPECT_EQ(sp->step_index.front(), 0);
+        EXPECT_EQ(sp->step_index.back(), kSteps - 1);
+      }
+    }
+    const auto frames = read_frames(dir);
+    const auto planned = of_type(frames, "event", "window_planned");
+    std::ifstream in(dir + "/config.json");
+    const nlohmann::json written = nlohmann::json::parse(in);
+    if (!automatic) {
+      EXPECT_TRUE(planned.empty());
+      EXPECT_EQ(written["retention"]["step_sampling"], "all");
+      continue;
+    }
+    ASSERT_EQ(planned.size(), 1u);
+    const Index kept = planned[0]["data"]["kept_steps"].get<Index>();
+    EXPECT_NE(planned[0]["message"].get<std::string>().find("updater.frame_budget_s"), std::string::npos);
+    EXPECT_LE(planned[0]["data"]["frame_s_estimate"].get<double>(), 0.004);
+    EXPECT_EQ(written["retention"]["step_sampling"], "even");
+    EXPECT_EQ(written["retention"]["step_count"], kept);
+    const auto emb = of_type(frames, "embedding");
+    ASSERT_FALSE(emb.empty());
+    EXPECT_EQ(emb.back()["n_nodes"].get<Index>(), static_cast<Index>(emb.back()["window"]["epochs"].size()) * kept * kUnits);
+  }
+}
+
 TEST(MonitorConfig, HostileFilesAreCleanErrors) {
   const fs::path dir = test_dir("monitor_hostile_config");
   fs::create_directories(dir);

@@ -34,6 +34,7 @@
 #pragma once
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <cstdint>
 #include <memory>
@@ -80,14 +81,16 @@ struct Snapshot {
 using SnapshotPtr = std::shared_ptr<const Snapshot>;
 
 enum class RetentionKind { window, thin };
-enum class StepSampling { all, stride, even };
+/// automatic: the Monitor chooses `all` or `even` at the first push from its frame budget
+/// (updater.frame_budget_s; a store without a planner keeps every step).
+enum class StepSampling { automatic, all, stride, even };
 
 struct RetentionPolicy {
   RetentionKind kind = RetentionKind::window;
   int max_epochs = 64;
   int thin_dense = 10;
   std::size_t memory_budget_bytes = std::size_t{1} << 30;
-  StepSampling step_sampling = StepSampling::all;
+  StepSampling step_sampling = StepSampling::automatic;
   int step_stride = 1;  ///< StepSampling::stride
   int step_count = 0;   ///< StepSampling::even
 
@@ -121,7 +124,13 @@ class SnapshotStore {
 
   std::vector<RetentionDecision> decisions() const;
   std::size_t bytes() const;
-  const RetentionPolicy& policy() const { return policy_; }
+  RetentionPolicy policy() const;
+
+  /// Decides StepSampling::automatic at the first push that meets it: called with the
+  /// snapshot's recorded steps, units and probes, it sets the policy's step sampling (anything
+  /// but automatic; left automatic, every step is kept). Set before the first push.
+  using StepPlanner = std::function<void(Index steps, Index units, Index probes, RetentionPolicy& policy)>;
+  void set_step_planner(StepPlanner planner);
 
   void save(const std::string& dir) const;
   /// Loads the history saved in dir into this (empty) store, under this store's policy.
@@ -135,6 +144,7 @@ class SnapshotStore {
   void decide_locked(std::int64_t epoch, const char* action, const std::string& reason);
 
   RetentionPolicy policy_;
+  StepPlanner planner_;
   mutable std::mutex mutex_;
   mutable std::condition_variable changed_;
   std::vector<SnapshotPtr> kept_;

@@ -18,7 +18,7 @@ std::string as_text(const nlohmann::json& v) { return v.is_string() ? v.get<std:
 // The flags are the engine's key table (detail::option_keys(), data/options.cpp): a flag's
 // text becomes the JSON value a config file would hold and is read by the same code.
 const std::vector<Flag>& option_flags() {
-  static const std::vector<Flag> flags = [] {
+  static const std::vector<Flag>& flags = *new std::vector<Flag>([] {
     std::vector<Flag> out;
     for (const auto& e : detail::option_keys().entries()) {
       if (!e.from_text) continue;
@@ -27,7 +27,7 @@ const std::vector<Flag>& option_flags() {
                          [&e](const Options& o) { return as_text(e.write(o)); }});
     }
     return out;
-  }();
+  }());
   return flags;
 }
 

@@ -56,8 +56,7 @@ const detail::KeyTable<Options>& detail::option_keys() {
   using O = Options;
   constexpr double kMaxNeighbours = 100000;
   const std::string neighbours = "integers in [1, 100000]";
-  static const KeyTable<O> t =
-      KeyTable<O>("option")
+  static const KeyTable<O>& t = *new KeyTable<O>(KeyTable<O>("option")
           .value("knn", &O::knn, between(1, kMaxNeighbours), neighbours)
           .help("neighbours defining each point's kernel bandwidth (plain PHATE)")
           .value("decay", &O::decay, finite_above(0), "finite values > 0")
@@ -124,7 +123,7 @@ const detail::KeyTable<Options>& detail::option_keys() {
           .value("seed", &O::seed, nullptr, "integers in [0, 18446744073709551615]")
           .help("random seed (landmarks, SGD-MDS)")
           .value("threads", &O::threads, between(0, 1024), "integers in [0, 1024] (0: all hardware threads)")
-          .help("worker threads (0: all cores)");
+          .help("worker threads (0: all cores)"));
   return t;
 }
 

@@ -24,7 +24,7 @@ namespace detail {
 
 const KeyTable<EarlyStoppingOptions>& early_stopping_keys() {
   using O = EarlyStoppingOptions;
-  static const KeyTable<O> table = KeyTable<O>("early stopping option")
+  static const KeyTable<O>& table = *new KeyTable<O>(KeyTable<O>("early stopping option")
       .value("enabled", &O::enabled)
       .value("monitor", &O::monitor, non_empty(), "a non-empty quantity name")
       .choice("mode", &O::mode, {{"min", StopMode::min}, {"max", StopMode::max}}, "min | max")
@@ -35,7 +35,7 @@ const KeyTable<EarlyStoppingOptions>& early_stopping_keys() {
       .value("strict", &O::strict)
       .optional_number("baseline", &O::baseline)
       .optional_number("stopping_threshold", &O::stopping_threshold)
-      .optional_number("divergence_threshold", &O::divergence_threshold);
+      .optional_number("divergence_threshold", &O::divergence_threshold));
   return table;
 }
 

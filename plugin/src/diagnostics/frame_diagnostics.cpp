@@ -138,7 +138,7 @@ namespace detail {
 
 const KeyTable<DiagnosticsOptions>& diagnostics_keys() {
   using O = DiagnosticsOptions;
-  static const KeyTable<O> table = KeyTable<O>("diagnostics option")
+  static const KeyTable<O>& table = *new KeyTable<O>(KeyTable<O>("diagnostics option")
       .choice("estimator", &O::estimator, {{"knn", EntropyEstimator::knn}, {"histogram", EntropyEstimator::histogram}},
               "knn | histogram")
       .value("knn_k", &O::knn_k, at_least(1), "integers >= 1")
@@ -155,7 +155,7 @@ const KeyTable<DiagnosticsOptions>& diagnostics_keys() {
       .value("all_matrices", &O::all_matrices)
       .value("digits", &O::digits, between(1, 17), "integers in [1, 17]")
       .value("seed", &O::seed)
-      .value("threads", &O::threads, at_least(0), "integers >= 0 (0: all cores)");
+      .value("threads", &O::threads, at_least(0), "integers >= 0 (0: all cores)"));
   return table;
 }
 

@@ -66,14 +66,14 @@ namespace detail {
 
 const KeyTable<PhaseDetectorOptions>& phase_detector_keys() {
   using O = PhaseDetectorOptions;
-  static const KeyTable<O> table = KeyTable<O>("phase detector option")
+  static const KeyTable<O>& table = *new KeyTable<O>(KeyTable<O>("phase detector option")
       .value("enabled", &O::enabled)
       .value("quantity", &O::quantity, non_empty(), "a non-empty quantity name")
       .value("window", &O::window, between(3, 10000), "integers in [3, 10000]")
       .value("min_t", &O::min_t, finite_at_least(0), "finite values >= 0")
       .value("min_delta", &O::min_delta, finite_at_least(0), "finite values >= 0")
       .value("min_relative_delta", &O::min_relative_delta, finite_at_least(0), "finite values >= 0")
-      .value("patience", &O::patience, between(1, 10000), "integers in [1, 10000]");
+      .value("patience", &O::patience, between(1, 10000), "integers in [1, 10000]"));
   return table;
 }
 

@@ -354,7 +354,16 @@ bool IncrementalEmbedder::embed_incremental(const WindowKernel& w, const Decisio
   for (Index r = 0; r < n; ++r)
     if (d.prior[r] < 0) fresh.push_back(r);
   std::vector<int> assigned = d.prior;
-  if (inc_.join_landmarks && !fresh.empty()) {
+  const std::size_t new_nodes = fresh.size();
+  std::unordered_map<int, char> live;
+  for (Index r = 0; r < n; ++r)
+    if (d.prior[r] >= 0) live.emplace(d.prior[r], 1);
+  const int old_live = static_cast<int>(live.size());
+  // Joining keeps the landmark count only while no landmark has left with its epochs: once
+  // some have, new nodes form landmarks again (joining alone went 150 -> 10 landmarks over
+  // eight frames of a sliding window in tests/test_incremental.cpp).
+  const bool join = inc_.join_landmarks && old_live >= landmarks_full_;
+  if (join && !fresh.empty()) {
     ScopedStage st(fe.times, "landmarks.join");
     fresh = join_old_landmarks(w.K, fresh, assigned);
   }
@@ -363,10 +372,6 @@ bool IncrementalEmbedder::embed_incremental(const WindowKernel& w, const Decisio
     // Their share of the landmark budget, or what the leaving epochs freed if more. While
     // a window grows the count rises above the budget; the new-share drift limit bounds
     // that (at 0.5: about 1.5x) until the next full recompute resets it.
-    std::unordered_map<int, char> live;
-    for (Index r = 0; r < n; ++r)
-      if (d.prior[r] >= 0) live.emplace(d.prior[r], 1);
-    const int old_live = static_cast<int>(live.size());
     const double share = static_cast<double>(fresh.size()) / static_cast<double>(n);
     int count = std::max(static_cast<int>(std::lround(share * landmarks_full_)), landmarks_full_ - old_live);
     count = std::max(count, 1);
@@ -413,8 +418,10 @@ bool IncrementalEmbedder::embed_incremental(const WindowKernel& w, const Decisio
   fe.full = false;
   fe.warm = true;
   std::ostringstream os;
-  os << "incremental: " << fresh.size() << " new nodes (" << fe.change.added.size() << " epoch(s) in, "
-     << fe.change.removed.size() << " out), " << L << " landmarks, t " << t_full_ << " kept from the last full";
+  os << "incremental: " << new_nodes << " new nodes (" << fe.change.added.size() << " epoch(s) in, "
+     << fe.change.removed.size() << " out";
+  if (join) os << "; " << new_nodes - fresh.size() << " joined old landmarks";
+  os << "), " << L << " landmarks, t " << t_full_ << " kept from the last full";
   fe.reason = os.str();
   ++frames_since_full_;
   return true;

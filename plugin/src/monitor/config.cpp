@@ -18,7 +18,7 @@ constexpr const char* kWhat = "monitor config";
 
 const KeyTable<RunSettings>& run_keys() {
   using S = RunSettings;
-  static const KeyTable<S> t = KeyTable<S>(kWhat)
+  static const KeyTable<S>& t = *new KeyTable<S>(KeyTable<S>(kWhat)
       .value("root", &S::root, [](const S& s, const std::string& v) { return !s.path.empty() || !v.empty(); },
              "a directory name")
       .value("name", &S::name,
@@ -30,17 +30,17 @@ const KeyTable<RunSettings>& run_keys() {
                [](S& s, const nlohmann::json& v, const std::string& path, const std::string& src) {
                  s.path = v.is_null() ? "" : read_string(v, path, src);
                },
-               [](const S& s) { return nlohmann::json(s.path); }, nullptr, nullptr, "", nullptr});
+               [](const S& s) { return nlohmann::json(s.path); }, nullptr, nullptr, "", nullptr}));
   return t;
 }
 
 const KeyTable<CaptureSettings>& capture_keys() {
   using S = CaptureSettings;
-  static const KeyTable<S> t = KeyTable<S>(kWhat)
+  static const KeyTable<S>& t = *new KeyTable<S>(KeyTable<S>(kWhat)
       .value("every_n_epochs", &S::every_n_epochs, at_least(1), ">= 1")
       .value("probes_per_class", &S::probes_per_class, at_least(1), ">= 1")
       .value("fail_fast", &S::fail_fast)
-      .value("probe_seed", &S::probe_seed);
+      .value("probe_seed", &S::probe_seed));
   return t;
 }
 
@@ -48,7 +48,7 @@ const KeyTable<CaptureSettings>& capture_keys() {
 // policy are RetentionPolicy::validate()'s (snapshot_store.cpp).
 const KeyTable<MonitorConfig>& retention_keys() {
   using S = MonitorConfig;
-  static const KeyTable<S> t = KeyTable<S>(kWhat)
+  static const KeyTable<S>& t = *new KeyTable<S>(KeyTable<S>(kWhat)
       .choice("policy", [](auto& c) -> auto& { return c.retention.kind; },
               {{"window", RetentionKind::window}, {"thin", RetentionKind::thin}})
       .value("max_epochs", [](auto& c) -> auto& { return c.retention.max_epochs; })
@@ -65,10 +65,11 @@ const KeyTable<MonitorConfig>& retention_keys() {
                },
                nullptr, nullptr, "", nullptr})
       .choice("step_sampling", [](auto& c) -> auto& { return c.retention.step_sampling; },
-              {{"all", StepSampling::all}, {"stride", StepSampling::stride}, {"even", StepSampling::even}})
+              {{"auto", StepSampling::automatic}, {"all", StepSampling::all}, {"stride", StepSampling::stride},
+               {"even", StepSampling::even}})
       .value("step_stride", [](auto& c) -> auto& { return c.retention.step_stride; })
       .value("step_count", [](auto& c) -> auto& { return c.retention.step_count; })
-      .value("save_snapshots", &S::save_snapshots);
+      .value("save_snapshots", &S::save_snapshots));
   return t;
 }
 
@@ -77,7 +78,7 @@ const KeyTable<MonitorConfig>& retention_keys() {
 
 const KeyTable<UpdaterSettings>& updater_keys() {
   using S = UpdaterSettings;
-  static const KeyTable<S> t = KeyTable<S>(kWhat)
+  static const KeyTable<S>& t = *new KeyTable<S>(KeyTable<S>(kWhat)
       .value("enabled", &S::enabled)
       .value("incremental", INCREMENTAL(incremental))
       .value("full_every", INCREMENTAL(full_every))
@@ -97,7 +98,8 @@ const KeyTable<UpdaterSettings>& updater_keys() {
       .value("shutdown_timeout_ms", &S::shutdown_timeout_ms, at_least(0), ">= 0")
       .value("handle_signals", &S::handle_signals)
       .choice("priority", &S::priority, {{"low", "low"}, {"idle", "idle"}, {"normal", "normal"}})
-      .value("max_cpu_share", &S::max_cpu_share, [](double v) { return v > 0 && v <= 1; }, "in (0, 1]");
+      .value("max_cpu_share", &S::max_cpu_share, [](double v) { return v > 0 && v <= 1; }, "in (0, 1]")
+      .value("frame_budget_s", &S::frame_budget_s, between(0, 86400), "0 (no planning) to 86400"));
   return t;
 }
 
@@ -105,22 +107,22 @@ const KeyTable<UpdaterSettings>& updater_keys() {
 
 const KeyTable<FrameSettings>& frames_keys() {
   using S = FrameSettings;
-  static const KeyTable<S> t = KeyTable<S>(kWhat)
+  static const KeyTable<S>& t = *new KeyTable<S>(KeyTable<S>(kWhat)
       .value("file", &S::file)
       .value("stdout", &S::stdout_lines)
       .value("decimals", &S::decimals, between(0, 12), "0 to 12")
       .value("binary_above_nodes", &S::binary_above_nodes, at_least(0), ">= 0 (0: always a sidecar)")
       // Retries run on the updater thread with a doubling wait: bounded so a frame cannot stall it for hours.
       .value("retry_attempts", &S::retry_attempts, between(0, 100), "0 to 100")
-      .value("retry_backoff_ms", &S::retry_backoff_ms, between(0, 60000), "0 to 60000");
+      .value("retry_backoff_ms", &S::retry_backoff_ms, between(0, 60000), "0 to 60000"));
   return t;
 }
 
 const KeyTable<ProcessSettings>& process_keys() {
   using S = ProcessSettings;
-  static const KeyTable<S> t = KeyTable<S>(kWhat)
+  static const KeyTable<S>& t = *new KeyTable<S>(KeyTable<S>(kWhat)
       .choice("blas_threads", &S::blas_threads, {{"torch", "torch"}, {"keep", "keep"}})
-      .choice("allocator", &S::allocator, {{"keep_mapped", "keep_mapped"}, {"default", "default"}});
+      .choice("allocator", &S::allocator, {{"keep_mapped", "keep_mapped"}, {"default", "default"}}));
   return t;
 }
 
@@ -166,7 +168,7 @@ Section table_section(const char* name, const KeyTable<T>& keys, Get get, Extra 
 // In file order; the first error found is reported.
 const std::vector<Section>& sections() {
   using C = MonitorConfig;
-  static const std::vector<Section> s = {
+  static const std::vector<Section>& s = *new std::vector<Section>{
       table_section("run", run_keys(), &C::run),
       table_section("capture", capture_keys(), &C::capture),
       table_section("retention", retention_keys(), [](auto& c) -> auto& { return c; },

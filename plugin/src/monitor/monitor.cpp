@@ -31,6 +31,7 @@
 #include "incremental/embedder.hpp"
 #include "mmphate/log.hpp"
 #include "util/parallel.hpp"
+#include "monitor/window_plan.hpp"
 #include "diagnostics/phase_detector.hpp"
 #include "monitor/monitor_distributed.hpp"
 #include "monitor/signal_flush.hpp"
@@ -135,6 +136,32 @@ struct Monitor::State {
     wake.notify_all();
   }
   bool saving() const { return cfg.save_snapshots && !run_dir.empty(); }
+  // The store's step planner (retention.step_sampling "auto"): at the first snapshot, keep
+  // every step or, when the fullest window would exceed updater.frame_budget_s, evenly spaced
+  // steps that fit (monitor/window_plan.hpp); the choice goes to the log, a window_planned
+  // event and config.json.
+  void plan_steps(Index steps, Index units, Index probes, RetentionPolicy& policy) {
+    const detail::WindowPlan plan = detail::plan_window(cfg, steps, units, probes);
+    policy.step_sampling = plan.sampled ? StepSampling::even : StepSampling::all;
+    if (plan.sampled) policy.step_count = static_cast<int>(plan.kept_steps);
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      cfg.retention.step_sampling = policy.step_sampling;
+      cfg.retention.step_count = policy.step_count;
+      if (!plan.message.empty())
+        queue_event(0, 0, "window_planned", plan.message,
+                    {{"steps", plan.steps}, {"kept_steps", plan.kept_steps}, {"epochs", plan.epochs},
+                     {"window_nodes", plan.nodes}, {"frame_s_estimate", plan.frame_s},
+                     {"frame_s_estimate_every_step", plan.frame_s_all}, {"frame_budget_s", cfg.updater.frame_budget_s}});
+    }
+    if (!plan.message.empty()) logger()->warn("monitor: {}", plan.message);
+    if (run_dir.empty()) return;
+    try {
+      write_file_atomic(run_dir + "/config.json", monitor_config_to_json(cfg).dump(2) + "\n");
+    } catch (const std::exception& e) {
+      logger()->error("monitor: could not rewrite config.json with the planned step sampling: {}", e.what());
+    }
+  }
   // A snapshot of `epoch` reached the store (now at `version`): wake the updater and the saver.
   // A custom recorder's push() already noted it: count it once.
   void note_pushed(std::int64_t epoch, std::uint64_t version) {
@@ -595,6 +622,10 @@ Monitor::Monitor(MonitorConfig config) {
   }
   s.writer = std::make_unique<FrameWriter>(s.cfg.frames, s.cfg.frames.file ? s.run_dir + "/frames.jsonl" : "");
   s.store = std::make_unique<SnapshotStore>(s.cfg.retention);
+  s.store->set_step_planner([weak = std::weak_ptr<State>(state_)](Index steps, Index units, Index probes,
+                                                                  RetentionPolicy& policy) {
+    if (const std::shared_ptr<State> st = weak.lock()) st->plan_steps(steps, units, probes, policy);
+  });
   s.embedder = std::make_unique<IncrementalEmbedder>(s.cfg.embedding, s.cfg.updater.incremental);
   s.emit_event(0, 0, "started", "monitor started" + (s.run_dir.empty() ? std::string() : " in " + s.run_dir),
                {{"config", monitor_config_to_json(s.cfg)}});

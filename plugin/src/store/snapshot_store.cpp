@@ -60,6 +60,16 @@ void RetentionPolicy::validate() const {
 
 SnapshotStore::SnapshotStore(RetentionPolicy policy) : policy_(policy) { policy_.validate(); }
 
+RetentionPolicy SnapshotStore::policy() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return policy_;
+}
+
+void SnapshotStore::set_step_planner(StepPlanner planner) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  planner_ = std::move(planner);
+}
+
 std::vector<SnapshotLayer> Snapshot::layer_spans() const {
   if (!layers.empty()) return layers;
   return {SnapshotLayer{layer, units, directions}};
@@ -97,8 +107,28 @@ void SnapshotStore::push(Snapshot s) {
                 std::to_string(s.step_valid.size()) + " entries for " + std::to_string(s.steps) + " steps");
 
   // Time-step subsampling, on the caller's thread and before the lock.
+  RetentionPolicy sampling;
+  StepPlanner planner;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    sampling = policy_;
+    planner = planner_;
+  }
+  if (sampling.step_sampling == StepSampling::automatic) {
+    // The planner runs outside the lock (it may log, write and take its owner's locks).
+    if (planner) planner(s.steps, s.units, s.probes, sampling);
+    if (sampling.step_sampling == StepSampling::automatic) sampling.step_sampling = StepSampling::all;
+    sampling.validate();
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (policy_.step_sampling == StepSampling::automatic) {  // the first push to get here decides
+      policy_.step_sampling = sampling.step_sampling;
+      policy_.step_stride = sampling.step_stride;
+      policy_.step_count = sampling.step_count;
+    }
+    sampling = policy_;
+  }
   if (s.step_index.empty()) {
-    const std::vector<Index> keep = sampled_steps(s.steps, policy_);
+    const std::vector<Index> keep = sampled_steps(s.steps, sampling);
     if (static_cast<Index>(keep.size()) != s.steps) {
       const std::size_t block = static_cast<std::size_t>(s.units * s.probes);
       std::vector<float> values(keep.size() * block);

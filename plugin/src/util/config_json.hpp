@@ -189,6 +189,9 @@ void validate_from(const Options& o, const std::string& source) {
 //  * validate(): every allowed-values check, "invalid <what> <prefix><key> = <value>: allowed
 //    <allowed>" (the message of require_option);
 //  * write(): every key with its effective value, which read() takes back unchanged.
+// Each table is a function-local `*new` that is never destroyed: Options::validate() runs in
+// every engine call, also on a monitor's updater thread that shutdown_timeout_ms = 0 leaves
+// computing while the process exits, and a destroyed table crashed it there.
 template <class S>
 class KeyTable {
  public:

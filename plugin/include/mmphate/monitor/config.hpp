@@ -50,6 +50,12 @@ struct UpdaterSettings {
   /// On machines whose cores share execution units or memory bandwidth, a busy updater slows
   /// training even on an otherwise idle core; this bounds that. flush() ends the rest.
   double max_cpu_share = 1.0;
+  /// Seconds of updater CPU a frame may take at the fullest window. When the window the
+  /// retention policy reaches would cost more (frames cost about 160 ns per kernel entry on one
+  /// core: nodes x (units + interslice edges)) and retention.step_sampling is "auto", the
+  /// monitor keeps evenly spaced steps of each epoch so that it fits, and says so at the first
+  /// snapshot (log, `window_planned` event, config.json). 0: never plan.
+  double frame_budget_s = 4.0;
 };
 
 struct FrameSettings {
