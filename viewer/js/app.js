@@ -91,6 +91,8 @@ var MM = window.MM || (window.MM = {});
     if (app.live) $("live-status").textContent = "live: " + app.emb.length + " frames, updated " + new Date().toLocaleTimeString();
     app.events.forEach(function (ev) {
       if (ev.event === "frame_failed" || ev.event === "sink_failed") app.notice("event " + ev.event + " at epoch " + ev.epoch + ": " + ev.message);
+      // The monitor kept a subset of each epoch's time steps to fit its frame budget.
+      if (ev.event === "window_planned") app.notice("time steps sampled: " + ev.message);
     });
     if (!app.emb.length) return;
     $("empty-hint").hidden = true;
