@@ -8,6 +8,8 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
+
 #include <cmath>
 
 #include "incremental/embedder.hpp"
@@ -285,6 +287,22 @@ TEST(IncrementalEmbedder, FramesKeepScratchStructureAndStayAligned) {
   EXPECT_LT(inter_gap / incremental, 0.04);
 }
 
+// Slides a window of `max_epochs` over 12 epochs of a generated trace (8 steps x 10
+// units x 16 probes, 3 communities), calling frame(epoch, FrameEmbedding) after each update.
+static void slide_window(const IncrementalOptions& inc, int max_epochs, std::uint64_t seed,
+                  const std::function<void(Index, const FrameEmbedding&)>& frame) {
+  const Index epochs = 12, steps = 8, units = 10, probes = 16;
+  const RowMatrix trace = make_multislice_trace(epochs * steps, units, probes, 3, seed);
+  RetentionPolicy policy;
+  policy.max_epochs = max_epochs;
+  SnapshotStore store(policy);
+  IncrementalEmbedder emb(small_landmarked(), inc);
+  for (Index e = 0; e < epochs; ++e) {
+    store.push(snapshot_from_trace(trace, e, steps, units));
+    frame(e, emb.update(store.view()));
+  }
+}
+
 // updater.join_landmarks: while no landmark has left with its epochs, a new epoch's nodes join
 // the old landmarks their kernel rows weigh most instead of forming landmarks of their own, so
 // the frame keeps the last full recompute's landmarks; once epochs leave, new nodes form
@@ -293,38 +311,29 @@ TEST(IncrementalEmbedder, FramesKeepScratchStructureAndStayAligned) {
 // here: worst |log ratio| 0.37 vs 0.46; on the real 256-unit LSTM the clustered ones put it at
 // 0.14-0.22 x and every frame was recomputed in full).
 TEST(IncrementalEmbedder, JoinedLandmarksKeepTheLastFullsLandmarks) {
-  const Index epochs = 12, steps = 8, units = 10, probes = 16;
-  const RowMatrix trace = make_multislice_trace(epochs * steps, units, probes, 3, 29);
-  const Options opt = small_landmarked();
   // The slow-mode energy of each incremental frame / the last full's, with joined or clustered
   // new landmarks; a window of 4 epochs, so the window's size stays put once it is full.
   auto energy_drift = [&](bool join) {
     IncrementalOptions inc = always_incremental();
     inc.join_landmarks = join;
-    RetentionPolicy policy;
-    policy.max_epochs = 4;
-    SnapshotStore store(policy);
-    IncrementalEmbedder emb(opt, inc);
     int landmarks_full = 0, incremental = 0;
     double energy_full = 0, worst = 0;
-    for (Index e = 0; e < epochs; ++e) {
-      store.push(snapshot_from_trace(trace, e, steps, units));
-      const FrameEmbedding fe = emb.update(store.view());
+    slide_window(inc, 4, 29, [&](Index e, const FrameEmbedding& fe) {
       EXPECT_TRUE(fe.result.embedding.allFinite());
       if (fe.full) {
         landmarks_full = fe.result.n_landmarks;
         energy_full = fe.result.slow_mode_energy;
-        continue;
+        return;
       }
-      if (landmarks_full == 0) continue;
+      if (landmarks_full == 0) return;
       ++incremental;
       if (join && fe.change.removed.empty()) {
-        EXPECT_NE(fe.reason.find(std::to_string(steps * units) + " joined old landmarks"), std::string::npos) << fe.reason;
+        EXPECT_NE(fe.reason.find("80 joined old landmarks"), std::string::npos) << fe.reason;  // 8 steps x 10 units
         EXPECT_EQ(fe.result.n_landmarks, landmarks_full) << "epoch " << e;  // none added
       }
       EXPECT_GT(fe.result.n_landmarks, landmarks_full / 2) << "epoch " << e;
       worst = std::max(worst, std::abs(std::log(fe.result.slow_mode_energy / energy_full)));
-    }
+    });
     EXPECT_GT(incremental, 5);
     return worst;
   };
@@ -337,25 +346,16 @@ TEST(IncrementalEmbedder, JoinedLandmarksKeepTheLastFullsLandmarks) {
 // updater.mds_anchor reaches the warm starts: the same slides with a heavy anchor move the
 // unchanged nodes less, frame by frame in total, than plain SMACOF does.
 TEST(IncrementalEmbedder, AnchoredWarmStartsMoveUnchangedNodesLess) {
-  const Index epochs = 12, steps = 8, units = 10, probes = 16;
-  const RowMatrix trace = make_multislice_trace(epochs * steps, units, probes, 3, 23);
-  const Options opt = small_landmarked();
   auto total_displacement = [&](double anchor) {
     IncrementalOptions inc = always_incremental();
     inc.mds_anchor = anchor;
-    RetentionPolicy policy;
-    policy.max_epochs = 6;
-    SnapshotStore store(policy);
-    IncrementalEmbedder emb(opt, inc);
     double total = 0;
     int incremental = 0;
-    for (Index e = 0; e < epochs; ++e) {
-      store.push(snapshot_from_trace(trace, e, steps, units));
-      const FrameEmbedding fe = emb.update(store.view());
-      if (fe.full || !fe.aligned) continue;
+    slide_window(inc, 6, 23, [&](Index, const FrameEmbedding& fe) {
+      if (fe.full || !fe.aligned) return;
       ++incremental;
       total += fe.alignment.rms_after / fe.alignment.radius;
-    }
+    });
     EXPECT_GT(incremental, 4) << "anchor " << anchor;
     return total;
   };
