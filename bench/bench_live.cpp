@@ -276,11 +276,7 @@ int main(int argc, char** argv) {
     }
     const std::vector<FrameData> frames = read_frames(cfg.run.path);
     const RetentionPolicy sampling = effective_retention(cfg.run.path);
-    const Index kept_steps = sampling.step_sampling == StepSampling::even
-                                 ? std::min<Index>(sampling.step_count, run.shape.steps)
-                                 : sampling.step_sampling == StepSampling::stride
-                                       ? (run.shape.steps + sampling.step_stride - 1) / sampling.step_stride
-                                       : run.shape.steps;
+    const Index kept_steps = window_trace(run, {0}, sampling).shape.steps;  // the store's sampling rule
     const Index per_epoch = kept_steps * run.shape.units;
     std::vector<double> ratio, disp_inc, disp_full, distinct_share, latency, cpu, gap_live, gap_default_faithful;
     Index coalesced = 0, full_frames = 0;

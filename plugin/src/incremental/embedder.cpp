@@ -85,11 +85,10 @@ std::vector<int> IncrementalEmbedder::cluster_new_nodes(const SparseMatrix& K, c
   return km.labels;
 }
 
-std::vector<Index> IncrementalEmbedder::join_old_landmarks(const SparseMatrix& K, const std::vector<Index>& fresh,
-                                                           std::vector<int>& assigned) {
-  // Decided from the old nodes only (`assigned` before this call), so the order of the new
-  // nodes does not matter.
-  const std::vector<int> prior = assigned;
+std::vector<Index> IncrementalEmbedder::join_old_landmarks(const SparseMatrix& K, const std::vector<int>& prior,
+                                                           const std::vector<Index>& fresh, std::vector<int>& assigned) {
+  // Decided from the old nodes' landmarks only (`prior`), so the order of the new nodes does
+  // not matter.
   std::vector<Index> loners;
   std::unordered_map<int, double> mass;
   for (const Index r : fresh) {
@@ -365,7 +364,7 @@ bool IncrementalEmbedder::embed_incremental(const WindowKernel& w, const Decisio
   const bool join = inc_.join_landmarks && old_live >= landmarks_full_;
   if (join && !fresh.empty()) {
     ScopedStage st(fe.times, "landmarks.join");
-    fresh = join_old_landmarks(w.K, fresh, assigned);
+    fresh = join_old_landmarks(w.K, d.prior, fresh, assigned);
   }
   if (!fresh.empty()) {
     ScopedStage st(fe.times, "landmarks.new_nodes");

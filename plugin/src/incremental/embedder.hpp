@@ -108,10 +108,10 @@ class IncrementalEmbedder {
   void remember(const SnapshotStore::View& view, const Decision& d, const FrameEmbedding& fe,
                 const std::vector<int>& global_of);
   std::vector<int> cluster_new_nodes(const SparseMatrix& K, const std::vector<Index>& rows, int count);
-  // Puts each of `fresh` (nodes without a landmark) in the old landmark of `assigned` that its
-  // kernel row weighs most; returns those linked to no old node.
-  static std::vector<Index> join_old_landmarks(const SparseMatrix& K, const std::vector<Index>& fresh,
-                                               std::vector<int>& assigned);
+  // Puts each of `fresh` (nodes without a landmark in `prior`) in `assigned` into the old
+  // landmark its kernel row weighs most; returns those linked to no old node.
+  static std::vector<Index> join_old_landmarks(const SparseMatrix& K, const std::vector<int>& prior,
+                                               const std::vector<Index>& fresh, std::vector<int>& assigned);
 
   Options opt_;
   IncrementalOptions inc_;

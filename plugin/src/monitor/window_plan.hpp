@@ -24,7 +24,7 @@ struct WindowPlan {
   Index kept_steps = 0;     // steps per epoch the window keeps
   Index epochs = 0;         // epochs the retention policy keeps at most
   Index nodes = 0;          // nodes of the fullest window with kept_steps
-  double frame_s = 0.0;     // the model's incremental frame time at that window
+  double frame_s = 0.0;     // the model's frame time at that window
   double frame_s_all = 0.0; // ... with every step
   bool sampled = false;     // kept_steps < steps
   std::string message;      // what the monitor logs at start

@@ -152,7 +152,7 @@ void SnapshotStore::resume(const std::string& dir) {
 
   // Everything loads into a staging store under this store's policy; this store changes only
   // once every snapshot has loaded, so a failed resume leaves it empty and resumable.
-  SnapshotStore staged(policy_);
+  SnapshotStore staged(policy());
   std::int64_t previous = 0;
   for (std::size_t i = 0; i < list.size(); ++i) {
     const nlohmann::json& entry = list[i];

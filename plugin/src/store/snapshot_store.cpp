@@ -112,7 +112,7 @@ void SnapshotStore::push(Snapshot s) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     sampling = policy_;
-    planner = planner_;
+    if (sampling.step_sampling == StepSampling::automatic) planner = planner_;
   }
   if (sampling.step_sampling == StepSampling::automatic) {
     // The planner runs outside the lock (it may log, write and take its owner's locks).
