@@ -3,6 +3,7 @@
 /// potential -> MDS -> (extension to all nodes). Entry points for plain PHATE on an
 /// [n, d] matrix and for multislice PHATE (M-PHATE / MM-PHATE) on [slices, units, probes].
 #pragma once
+#include <functional>
 #include <limits>
 #include <vector>
 
@@ -29,6 +30,10 @@ struct EmbedResult {
   Index nonfinite_values = 0;     ///< multislice: NaN/Inf values met in the trace
   NodeIndex nodes;                ///< multislice: (epoch, step, unit) of each embedding row
   int mds_iterations = 0;
+  double mds_anchor = 0.0;        ///< warm starts: the anchor weight the layout was solved with
+  double move = std::numeric_limits<double>::quiet_NaN();  ///< EmbedHints::move_of of the result (when given)
+  double move_unraised = std::numeric_limits<double>::quiet_NaN();  ///< the same at the hint's own anchor
+  bool move_bound_by_change = false;  ///< the neighbourhood guard, not the movement cap, ended the raises
   KnnMethod knn_method = KnnMethod::exact;  ///< plain PHATE: the back end that ran
   std::vector<int> landmark_of;   ///< landmarks: landmark of each node (0 .. n_landmarks-1)
   RowMatrix landmark_embedding;   ///< landmarks: n_landmarks x n_components (before extension)
@@ -52,6 +57,19 @@ struct EmbedHints {
   int mds_max_iter = 0;  ///< > 0: cap on SMACOF iterations (warm starts converge early)
   /// > 0 with mds_init: SMACOF is anchored to mds_init with this weight (smacof_anchored).
   double mds_anchor = 0.0;
+  /// With an anchored warm start: the caller's measure of how far a candidate node layout
+  /// moved from the previous frame (the live updater: RMS movement of the shared nodes over
+  /// their radius, after alignment). While it exceeds max_move, SMACOF goes on from the
+  /// layout with the anchor weight doubled, at most max_anchor_raises times: the frame moves
+  /// only as far as it must, and only frames that would jump pay for it.
+  std::function<double(const RowMatrix& embedding)> move_of;
+  double max_move = 0.0;
+  int max_anchor_raises = 6;
+  /// A raise is kept only while the layout keeps at least this share of the unraised layout's
+  /// anchor_overlap_k nearest neighbours of each MDS point (knn_overlap): a window that
+  /// really changed is not forced into the old picture (0: no guard).
+  double min_anchor_overlap = 0.9;
+  int anchor_overlap_k = 10;
   int t = 0;             ///< > 0: diffusion time to use instead of opt.t / the automatic choice
   /// > 0 with an automatic t: the chosen t stays within a factor t_step of t_previous (the
   /// live updater: a window's entropy knee can jump 67 -> 19 between consecutive frames and

@@ -7,6 +7,7 @@
 #include "engine/diffusion/diffusion.hpp"
 #include "mmphate/error.hpp"
 #include "engine/graph/kernel.hpp"
+#include "engine/graph/knn.hpp"
 #include "engine/diffusion/landmarks.hpp"
 #include "engine/embed/mds.hpp"
 #include "engine/graph/multislice.hpp"
@@ -202,10 +203,38 @@ EmbedResult embed_kernel(const SparseMatrix& K, const Options& opt, const EmbedH
       if (opt.mds_solver == MdsSolver::smacof) {
         SmacofResult sr;
         const int cap = hints.mds_max_iter > 0 ? std::min(hints.mds_max_iter, opt.mds_max_iter) : opt.mds_max_iter;
-        Y = warm && hints.mds_anchor > 0
-                ? smacof_anchored(D, Y, RowMatrix(Y), hints.mds_anchor, cap, opt.mds_tol, opt.threads, &sr)
-                : smacof(D, Y, cap, opt.mds_tol, opt.threads, &sr);
-        res.mds_iterations = sr.iterations;
+        if (warm && hints.mds_anchor > 0) {
+          const RowMatrix anchors = Y;
+          double weight = hints.mds_anchor;
+          Y = smacof_anchored(D, Y, anchors, weight, cap, opt.mds_tol, opt.threads, &sr);
+          res.mds_iterations = sr.iterations;
+          if (hints.move_of) {
+            const auto nodes_of = [&](const RowMatrix& L) -> RowMatrix {
+              return res.landmarks_used ? RowMatrix(lm.node_to_landmark * L) : L;
+            };
+            res.move = res.move_unraised = hints.move_of(nodes_of(Y));
+            // Each raise must keep the neighbourhoods of the unraised layout: where holding the
+            // old picture would tear them, the window really changed and the frame moves.
+            const RowMatrix unraised = Y;
+            for (int raise = 0; raise < hints.max_anchor_raises && hints.max_move > 0 && res.move > hints.max_move;
+                 ++raise) {
+              RowMatrix held = smacof_anchored(D, Y, anchors, 2.0 * weight, cap, opt.mds_tol, opt.threads, &sr);
+              res.mds_iterations += sr.iterations;
+              if (hints.min_anchor_overlap > 0 &&
+                  knn_overlap(unraised, held, hints.anchor_overlap_k, opt.threads) < hints.min_anchor_overlap) {
+                res.move_bound_by_change = true;
+                break;
+              }
+              weight *= 2.0;
+              Y = std::move(held);
+              res.move = hints.move_of(nodes_of(Y));
+            }
+          }
+          res.mds_anchor = weight;
+        } else {
+          Y = smacof(D, Y, cap, opt.mds_tol, opt.threads, &sr);
+          res.mds_iterations = sr.iterations;
+        }
       } else {
         Y = sgd_mds(D, Y, opt.sgd_epochs, opt.sgd_eps, opt.seed + 2);
         res.mds_iterations = opt.sgd_epochs;

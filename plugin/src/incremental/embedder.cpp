@@ -52,6 +52,12 @@ void IncrementalOptions::validate() const {
   if (warm_mds_iter < 1 || warm_mds_iter > 1000000)
     bad("warm_mds_iter", std::to_string(warm_mds_iter), "must be in [1, 1000000]");
   if (!(mds_anchor >= 0 && mds_anchor <= 100)) bad("mds_anchor", std::to_string(mds_anchor), "must be in [0, 100]");
+  if (!(max_move_full >= 0 && max_move_full <= 10))
+    bad("max_move_full", std::to_string(max_move_full), "must be in [0, 10] (0: no limit)");
+  if (!(max_move_incremental >= 0 && max_move_incremental <= 10))
+    bad("max_move_incremental", std::to_string(max_move_incremental), "must be in [0, 10] (0: no limit)");
+  if (!(move_keep_neighbours >= 0 && move_keep_neighbours <= 1))
+    bad("move_keep_neighbours", std::to_string(move_keep_neighbours), "must be in [0, 1] (0: no guard)");
   if (align_sample < 0) bad("align_sample", std::to_string(align_sample), "must be >= 0 (0: all)");
   if (knn_margin < 0 || knn_margin > 100000) bad("knn_margin", std::to_string(knn_margin), "must be in [0, 100000]");
   if (!(power_floor >= 0 && power_floor < 1)) bad("power_floor", std::to_string(power_floor), "must be in [0, 1)");
@@ -173,6 +179,31 @@ EmbedHints warm_layout_hints(const SparseMatrix& K, const std::vector<int>& grou
   hints.mds_max_iter = inc.warm_mds_iter;
   hints.mds_anchor = inc.mds_anchor;
   return hints;
+}
+
+// How far `embedding` moves the sampled shared rows from `prev`: RMS movement after the
+// similarity alignment align() will apply, over their previous RMS radius (bench_live's measure).
+double shared_move(const RowMatrix& embedding, const RowMatrix& prev, const std::vector<Index>& sample) {
+  const Index dims = prev.cols();
+  RowMatrix cur(static_cast<Index>(sample.size()), dims), old(static_cast<Index>(sample.size()), dims);
+  for (std::size_t i = 0; i < sample.size(); ++i) {
+    cur.row(static_cast<Index>(i)) = embedding.row(sample[i]);
+    old.row(static_cast<Index>(i)) = prev.row(sample[i]);
+  }
+  const Alignment a = procrustes(cur, old, true);
+  return a.radius > 0 ? a.rms_after / a.radius : 0.0;
+}
+
+// The frame's `update_reason` suffix when the movement cap raised the anchor (else empty).
+std::string anchor_text(const EmbedResult& r, double anchor) {
+  std::ostringstream os;
+  os.precision(3);
+  if (r.mds_anchor > anchor)
+    os << "; anchor raised " << anchor << " -> " << r.mds_anchor << ": shared nodes move " << r.move
+       << " of their radius (" << r.move_unraised << " at " << anchor << ")";
+  if (r.move_bound_by_change)
+    os << (r.mds_anchor > anchor ? ", " : "; ") << "held no further: the window's neighbourhoods changed";
+  return os.str();
 }
 
 }  // namespace
@@ -323,8 +354,10 @@ void IncrementalEmbedder::embed_full(const WindowKernel& w, const Decision& d, F
     EmbedHints hints = warm_layout_hints(w.K, group_of, landmarks ? &group_of : nullptr, count, init, inc_);
     hints.t_previous = t_full_;
     hints.t_step = inc_.max_t_step;
+    limit_move(d, inc_.max_move_full, hints);
     fe.result = embed_kernel(w.K, opt_, hints);
     fe.warm = true;
+    fe.reason += anchor_text(fe.result, inc_.mds_anchor);
     if (fe.result.t_automatic && fe.result.t != fe.result.t_knee) {
       std::ostringstream os;
       os << "; t " << fe.result.t << " (knee " << fe.result.t_knee << ", at most x" << inc_.max_t_step
@@ -406,6 +439,7 @@ bool IncrementalEmbedder::embed_incremental(const WindowKernel& w, const Decisio
   hints.power_floor = inc_.power_floor;
   hints.energy_reference = energy_full_;
   hints.energy_tolerance = inc_.max_energy_change;
+  limit_move(d, inc_.max_move_incremental, hints);
   EmbedResult res = embed_kernel(w.K, opt_, hints);
   if (energy_full_ > 0 && std::isfinite(res.slow_mode_energy)) fe.energy_ratio = res.slow_mode_energy / energy_full_;
   if (res.rejected) {
@@ -421,9 +455,26 @@ bool IncrementalEmbedder::embed_incremental(const WindowKernel& w, const Decisio
      << fe.change.removed.size() << " out";
   if (join) os << "; " << new_nodes - fresh.size() << " joined old landmarks";
   os << "), " << L << " landmarks, t " << t_full_ << " kept from the last full";
-  fe.reason = os.str();
+  fe.reason = os.str() + anchor_text(fe.result, inc_.mds_anchor);
   ++frames_since_full_;
   return true;
+}
+
+std::vector<Index> IncrementalEmbedder::fit_rows(const Decision& d) const {
+  const std::vector<Index>& shared = d.shared;
+  if (inc_.align_sample <= 0 || static_cast<Index>(shared.size()) <= inc_.align_sample) return shared;
+  std::vector<Index> sample;
+  sample.reserve(static_cast<std::size_t>(inc_.align_sample));
+  const double stride = static_cast<double>(shared.size()) / static_cast<double>(inc_.align_sample);
+  for (Index i = 0; i < inc_.align_sample; ++i) sample.push_back(shared[static_cast<std::size_t>(static_cast<double>(i) * stride)]);
+  return sample;
+}
+
+void IncrementalEmbedder::limit_move(const Decision& d, double max_move, EmbedHints& hints) const {
+  if (max_move <= 0 || hints.mds_anchor <= 0 || static_cast<Index>(d.shared.size()) <= opt_.n_components) return;
+  hints.max_move = max_move;
+  hints.min_anchor_overlap = inc_.move_keep_neighbours;
+  hints.move_of = [&d, sample = fit_rows(d)](const RowMatrix& embedding) { return shared_move(embedding, d.prev, sample); };
 }
 
 void IncrementalEmbedder::align(const Decision& d, FrameEmbedding& fe) const {
@@ -444,12 +495,7 @@ void IncrementalEmbedder::align(const Decision& d, FrameEmbedding& fe) const {
     if (fe.result.landmark_embedding.rows() > 0) a.apply(fe.result.landmark_embedding);
     return;
   }
-  std::vector<Index> sample = shared;
-  if (inc_.align_sample > 0 && static_cast<Index>(shared.size()) > inc_.align_sample) {
-    sample.clear();
-    const double stride = static_cast<double>(shared.size()) / static_cast<double>(inc_.align_sample);
-    for (Index i = 0; i < inc_.align_sample; ++i) sample.push_back(shared[static_cast<std::size_t>(static_cast<double>(i) * stride)]);
-  }
+  const std::vector<Index> sample = fit_rows(d);
   RowMatrix cur(static_cast<Index>(sample.size()), dims), old(static_cast<Index>(sample.size()), dims);
   for (std::size_t i = 0; i < sample.size(); ++i) {
     cur.row(static_cast<Index>(i)) = fe.result.embedding.row(sample[i]);

@@ -33,7 +33,9 @@
 // k-means's 0.67 s on a 27k-node real window, and landmarks that stay put where the graph did
 // not change), t within a factor max_t_step of the previous frame's, and SMACOF from the
 // previous layout (each landmark at its nodes' previous mean position), anchored like an
-// incremental frame, so it refines the picture instead of drawing a new one.
+// incremental frame, so it refines the picture instead of drawing a new one. A warm frame that
+// would still move the shared nodes more than max_move_full / max_move_incremental of their
+// radius is solved again with the anchor doubled (EmbedHints::move_of).
 // Each frame says which ran and why.
 #pragma once
 #include <cstdint>
@@ -104,6 +106,9 @@ class IncrementalEmbedder {
   void embed_full(const WindowKernel& w, const Decision& d, FrameEmbedding& fe, std::vector<int>& global_of);
   RowMatrix previous_basis(const WindowKernel& w, const Decision& d) const;  // empty when none is kept
   bool embed_incremental(const WindowKernel& w, const Decision& d, FrameEmbedding& fe, std::vector<int>& global_of);
+  std::vector<Index> fit_rows(const Decision& d) const;  // the shared rows the alignment is fitted on
+  // Caps the frame's movement of the shared nodes (EmbedHints::move_of) at max_move (0: none).
+  void limit_move(const Decision& d, double max_move, EmbedHints& hints) const;
   void align(const Decision& d, FrameEmbedding& fe) const;
   void remember(const SnapshotStore::View& view, const Decision& d, const FrameEmbedding& fe,
                 const std::vector<int>& global_of);

@@ -18,6 +18,17 @@ struct IncrementalOptions {
   /// (smacof_anchored; 0: plain SMACOF). Keeps a frame from sliding into a different layout of
   /// nearly the same stress (docs/MONITOR.md).
   double mds_anchor = 0.2;
+  /// Warm starts: the most a frame may move the nodes it shares with the previous frame (RMS
+  /// movement after alignment, over their RMS radius). A frame that would move them further is
+  /// solved again with the anchor doubled, up to 6 times (0: no limit). Full recomputes and
+  /// incremental frames separately: the snapshots of shared nodes never change, so their
+  /// movement is the procedure's, not the network's (docs/MONITOR.md).
+  double max_move_full = 0.08;
+  double max_move_incremental = 0.04;
+  /// ... but a raise is kept only while the layout keeps this share of the unraised layout's
+  /// 10 nearest neighbours of each landmark: where holding the picture would tear
+  /// neighbourhoods, the window itself changed and the frame moves (0: no guard).
+  double move_keep_neighbours = 0.9;
   bool align = true;               ///< Procrustes (with scale) onto the previous frame
   bool warm_full = true;           ///< full recomputes start from the previous layout
   /// drift: slow-mode energy of an incremental frame's landmark operator vs the last full's,
