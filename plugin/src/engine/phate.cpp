@@ -215,13 +215,17 @@ EmbedResult embed_kernel(const SparseMatrix& K, const Options& opt, const EmbedH
             res.move = res.move_unraised = hints.move_of(nodes_of(Y));
             // Each raise must keep the neighbourhoods of the unraised layout: where holding the
             // old picture would tear them, the window really changed and the frame moves.
-            const RowMatrix unraised = Y;
+            // Their table is built once, and only for a frame that moved too far.
+            const bool guard = hints.min_anchor_overlap > 0 && Y.rows() > 1;
+            Neighbors unraised;
+            if (guard && hints.max_move > 0 && res.move > hints.max_move)
+              unraised = knn_search(Y, static_cast<int>(std::min<Index>(hints.anchor_overlap_k, Y.rows() - 1)),
+                                    KnnMethod::automatic, opt.threads);
             for (int raise = 0; raise < hints.max_anchor_raises && hints.max_move > 0 && res.move > hints.max_move;
                  ++raise) {
               RowMatrix held = smacof_anchored(D, Y, anchors, 2.0 * weight, cap, opt.mds_tol, opt.threads, &sr);
               res.mds_iterations += sr.iterations;
-              if (hints.min_anchor_overlap > 0 &&
-                  knn_overlap(unraised, held, hints.anchor_overlap_k, opt.threads) < hints.min_anchor_overlap) {
+              if (guard && knn_overlap(unraised, held, opt.threads) < hints.min_anchor_overlap) {
                 res.move_bound_by_change = true;
                 break;
               }

@@ -181,16 +181,21 @@ EmbedHints warm_layout_hints(const SparseMatrix& K, const std::vector<int>& grou
   return hints;
 }
 
+// The similarity Procrustes fit of `embedding` onto `prev` on the listed shared rows.
+Alignment fit_shared(const RowMatrix& embedding, const RowMatrix& prev, const std::vector<Index>& rows) {
+  const Index dims = prev.cols();
+  RowMatrix cur(static_cast<Index>(rows.size()), dims), old(static_cast<Index>(rows.size()), dims);
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    cur.row(static_cast<Index>(i)) = embedding.row(rows[i]);
+    old.row(static_cast<Index>(i)) = prev.row(rows[i]);
+  }
+  return procrustes(cur, old, true);
+}
+
 // How far `embedding` moves the sampled shared rows from `prev`: RMS movement after the
 // similarity alignment align() will apply, over their previous RMS radius (bench_live's measure).
 double shared_move(const RowMatrix& embedding, const RowMatrix& prev, const std::vector<Index>& sample) {
-  const Index dims = prev.cols();
-  RowMatrix cur(static_cast<Index>(sample.size()), dims), old(static_cast<Index>(sample.size()), dims);
-  for (std::size_t i = 0; i < sample.size(); ++i) {
-    cur.row(static_cast<Index>(i)) = embedding.row(sample[i]);
-    old.row(static_cast<Index>(i)) = prev.row(sample[i]);
-  }
-  const Alignment a = procrustes(cur, old, true);
+  const Alignment a = fit_shared(embedding, prev, sample);
   return a.radius > 0 ? a.rms_after / a.radius : 0.0;
 }
 
@@ -495,13 +500,7 @@ void IncrementalEmbedder::align(const Decision& d, FrameEmbedding& fe) const {
     if (fe.result.landmark_embedding.rows() > 0) a.apply(fe.result.landmark_embedding);
     return;
   }
-  const std::vector<Index> sample = fit_rows(d);
-  RowMatrix cur(static_cast<Index>(sample.size()), dims), old(static_cast<Index>(sample.size()), dims);
-  for (std::size_t i = 0; i < sample.size(); ++i) {
-    cur.row(static_cast<Index>(i)) = fe.result.embedding.row(sample[i]);
-    old.row(static_cast<Index>(i)) = prev.row(sample[i]);
-  }
-  fe.alignment = procrustes(cur, old, true);
+  fe.alignment = fit_shared(fe.result.embedding, prev, fit_rows(d));
   fe.alignment.apply(fe.result.embedding);
   if (fe.result.landmark_embedding.rows() > 0) fe.alignment.apply(fe.result.landmark_embedding);
   // Report the displacement over every shared node, not only the fitted sample.

@@ -252,21 +252,20 @@ Neighbors knn_search(const RowMatrix& X, int k, KnnMethod method, int threads) {
   return index.knn_all(k);
 }
 
-double knn_overlap(const RowMatrix& A, const RowMatrix& B, int k, int threads) {
-  if (A.rows() != B.rows()) throw Error("knn_overlap: layouts of " + std::to_string(A.rows()) + " and " +
-                                        std::to_string(B.rows()) + " rows");
-  k = static_cast<int>(std::min<Index>(k, A.rows() - 1));
+double knn_overlap(const Neighbors& a, const RowMatrix& B, int threads) {
+  if (a.n != B.rows())
+    throw Error("knn_overlap: layouts of " + std::to_string(a.n) + " and " + std::to_string(B.rows()) + " rows");
+  const int k = a.k;
   if (k < 1) return 1.0;
-  const Neighbors a = knn_search(A, k, KnnMethod::automatic, threads);
   const Neighbors b = knn_search(B, k, KnnMethod::automatic, threads);
   std::size_t kept = 0;
   std::vector<int> row(static_cast<std::size_t>(k));
-  for (Index i = 0; i < A.rows(); ++i) {
+  for (Index i = 0; i < a.n; ++i) {
     for (int j = 0; j < k; ++j) row[static_cast<std::size_t>(j)] = b.at(i, j);
     std::sort(row.begin(), row.end());
     for (int j = 0; j < k; ++j) kept += std::binary_search(row.begin(), row.end(), a.at(i, j));
   }
-  return static_cast<double>(kept) / (static_cast<double>(A.rows()) * k);
+  return static_cast<double>(kept) / (static_cast<double>(a.n) * k);
 }
 
 }  // namespace mmphate

@@ -68,8 +68,9 @@ class KnnIndex {
 Neighbors knn_search(const RowMatrix& X, int k, KnnMethod method = KnnMethod::automatic,
                      int threads = 1);
 
-// Mean share of each row's k nearest other rows in A that are also among its k nearest in B
-// (same rows, any dimensions): 1 when two layouts keep every neighbourhood.
-double knn_overlap(const RowMatrix& A, const RowMatrix& B, int k, int threads = 1);
+// Mean share of each row's a.k nearest other rows in a layout (a = knn_search of it) that are
+// also among its a.k nearest in B (same rows, any dimensions): 1 when B keeps every
+// neighbourhood. Taking a's table lets a caller compare several layouts with one reference.
+double knn_overlap(const Neighbors& a, const RowMatrix& B, int threads = 1);
 
 }  // namespace mmphate
