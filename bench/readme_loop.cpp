@@ -7,7 +7,9 @@
 //
 //   readme_loop [--monitors 0|1|2] [--epochs N] [--batches N] [--torch-threads N] [--runs DIR]
 //               [--config MONITOR.json]
-// Prints "training took S s", "training thread cpu C s" and "frames F".
+// Prints one line per epoch (loss, the batches' wall and CPU time, the other threads' CPU time
+// meanwhile, the wall time of the on_epoch_end calls, the mean time of batches during which
+// the other threads ran and of those during which they did not), then "training took S s", "training thread cpu C s" and "frames F".
 #include <torch/torch.h>
 
 #include <chrono>
@@ -41,6 +43,12 @@ struct CharLmImpl : torch::nn::Module {
   torch::nn::Linear head;
 };
 TORCH_MODULE(CharLm);
+
+static double process_cpu_s() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
 
 static double thread_cpu_s() {
   timespec ts{};
@@ -114,7 +122,15 @@ int main(int argc, char** argv) {
   std::int64_t step = 0;
   for (int e = 0; e < epochs; ++e) {
     double loss_sum = 0;
+    const auto e0 = std::chrono::steady_clock::now();
+    const double own0 = thread_cpu_s(), all0 = process_cpu_s();
+    // Batches during which the other threads ran (busy: they used half a batch's time or more)
+    // or not (idle: under 5 %), timed apart: within an epoch the host's drift cancels out.
+    double busy_s = 0, idle_s = 0;
+    int busy_n = 0, idle_n = 0;
     for (int b = 0; b < batches; ++b) {
+      const auto b0 = std::chrono::steady_clock::now();
+      const double bown0 = thread_cpu_s(), ball0 = process_cpu_s();
       std::vector<torch::Tensor> xs, ys;
       for (int i = 0; i < 32; ++i) {
         const std::int64_t s = start(rng);
@@ -128,9 +144,23 @@ int main(int argc, char** argv) {
       opt.step();
       loss_sum += loss.item<double>();
       ++step;
+      const double bw = std::chrono::duration<double>(std::chrono::steady_clock::now() - b0).count();
+      const double bo = process_cpu_s() - ball0 - (thread_cpu_s() - bown0);
+      if (bo >= 0.5 * bw) busy_s += bw, ++busy_n;
+      else if (bo <= 0.05 * bw) idle_s += bw, ++idle_n;
     }
+    // The epoch's batches: wall and own CPU, and the CPU the process's other threads (the
+    // monitors' updaters and savers) used meanwhile, so that a run shows how much training
+    // time each second of the monitor's work costs.
+    const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - e0).count();
+    const double own = thread_cpu_s() - own0, others = process_cpu_s() - all0 - own;
+    const auto h0 = std::chrono::steady_clock::now();
     for (auto& m : watch) m->on_epoch_end(e, {{"train_loss", loss_sum / batches}}, step);
-    std::printf("epoch %d loss %.9f\n", e, loss_sum / batches);
+    const double hook = std::chrono::duration<double>(std::chrono::steady_clock::now() - h0).count();
+    std::printf("epoch %d loss %.9f wall %.3f cpu %.3f others_cpu %.3f hook %.3f busy_batch %.6f busy_n %d idle_batch %.6f "
+                "idle_n %d\n",
+                e, loss_sum / batches, wall, own, others, hook, busy_n ? busy_s / busy_n : 0.0, busy_n,
+                idle_n ? idle_s / idle_n : 0.0, idle_n);
     std::fflush(stdout);
   }
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
