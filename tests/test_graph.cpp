@@ -150,6 +150,32 @@ TEST(Knn, ExactMatchesBruteForceAndKdtree) {
   }
 }
 
+TEST(Knn, ExactOnLargeInputsMatchesTruthWhateverTheRowOrder) {
+  // Above 1,024 points the brute force selects its cut from a strided sample of each row's
+  // distances. Rows drift with their index (so a row's nearest rows are its index neighbours,
+  // as slice-points of a unit are) and every 8th row, the sampled ones, sits far away: the
+  // sample then misjudges the cut in both directions and the search must still be exact.
+  const Index n = 3000;
+  RowMatrix X = random_matrix(n, 12, 5, 0.05);
+  for (Index i = 0; i < n; ++i) {
+    X(i, 0) += 0.01 * static_cast<double>(i);
+    if (i % 8 == 0) X(i, 1) += 50.0;
+  }
+  const int k = 40;
+  const Matrix D = brute_distances(X);
+  const Neighbors ex = knn_search(X, k, KnnMethod::exact, 2);
+  for (Index i = 0; i < n; ++i) {
+    std::vector<std::pair<double, int>> all;
+    for (Index j = 0; j < n; ++j)
+      if (j != i) all.emplace_back(D(i, j), static_cast<int>(j));
+    std::partial_sort(all.begin(), all.begin() + k, all.end());
+    for (int j = 0; j < k; ++j) {
+      ASSERT_EQ(ex.at(i, j), all[j].second) << "point " << i << " rank " << j;
+      ASSERT_NEAR(ex.dist(i, j), all[j].first, 1e-12);
+    }
+  }
+}
+
 TEST(Knn, ExactIsAccurateForFarAwayClusters) {
   // Large common offset: GEMM-based squared distances lose digits, exact re-measurement must not.
   RowMatrix X = random_matrix(50, 4, 3, 1e-3);

@@ -1,5 +1,8 @@
 #include "util/parallel.hpp"
 
+#include <algorithm>
+#include <exception>
+#include <mutex>
 #include <thread>
 
 #ifdef _OPENMP
@@ -76,6 +79,32 @@ void parallel_for(Index n, int threads, const std::function<void(Index)>& fn) {
 #else
   for (Index i = 0; i < n; ++i) fn(i);
 #endif
+}
+
+
+void parallel_workers(Index workers, int threads, const std::function<void(Index)>& fn) {
+  const Index t = std::min<Index>(workers, resolve_threads(threads));
+  if (t <= 1) {
+    if (t == 1) fn(0);
+    return;
+  }
+  std::exception_ptr error;
+  std::mutex error_mutex;
+  auto run = [&](Index w) {
+    try {
+      fn(w);
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(error_mutex);
+      if (!error) error = std::current_exception();
+    }
+  };
+#ifdef _OPENMP
+#pragma omp parallel num_threads(static_cast<int>(t))
+  run(omp_get_thread_num());
+#else
+  for (Index w = 0; w < t; ++w) run(w);
+#endif
+  if (error) std::rethrow_exception(error);
 }
 
 }  // namespace mmphate

@@ -52,4 +52,10 @@ class BlasPoolFrozen {
 // Runs fn(i) for i in [0, n) on up to `threads` threads, dynamic schedule.
 void parallel_for(Index n, int threads, const std::function<void(Index)>& fn);
 
+// Runs fn(w) on up to min(workers, threads) threads at once (w: 0, 1, ...), so that a worker
+// can keep scratch buffers across the items it takes instead of allocating them per item. The
+// workers must share the items through a counter: fewer may run (one, when nested in another
+// parallel region). The first exception a worker throws is rethrown here.
+void parallel_workers(Index workers, int threads, const std::function<void(Index)>& fn);
+
 }  // namespace mmphate

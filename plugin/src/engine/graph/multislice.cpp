@@ -68,9 +68,13 @@ Matrix intraslice_block(const RowMatrix& features, const std::vector<Index>& row
     for (Index j = 0; j < m; ++j) sorted[j] = D(i, j);
     std::nth_element(sorted.begin(), sorted.begin() + k, sorted.end());
     const double sigma = sorted[k];  // index 0 is the point itself
+    // Only points inside the decay radius can reach the threshold: the others would cost a
+    // pow and an exp each (most of a 256-unit slice's pairs) to be dropped. The slack keeps
+    // every pair the rounding of pow/exp could still let through, so the row is unchanged.
+    const double radius = sigma > 0 ? alpha_decay_radius(sigma, opt.decay, opt.thresh) * (1 + 1e-9) : 0.0;
     cand.clear();
     for (Index j = 0; j < m; ++j)
-      if (j != i) cand.emplace_back(static_cast<int>(j), D(i, j));
+      if (j != i && D(i, j) <= radius) cand.emplace_back(static_cast<int>(j), D(i, j));
     append_alpha_decay_row(static_cast<int>(i), sigma, opt.decay, opt.thresh, cand, local);
   }
   Matrix Kd = Matrix::Zero(m, m);
