@@ -43,6 +43,20 @@ RowMatrix times_small(const RowMatrix& Y, const Matrix& S, int threads) {
   return out;
 }
 
+// Y <- Y * S in place, through a small per-thread block (a full-size temporary is 600 MB at
+// 1.28 M rows x 60, and each fresh one is faulted in page by page).
+void times_small_in_place(RowMatrix& Y, const Matrix& S, int threads) {
+  constexpr Index kRows = 512;
+  const Index n = Y.rows(), blocks = (n + kRows - 1) / kRows;
+  parallel_for(blocks, threads, [&](Index b) {
+    thread_local RowMatrix tmp;
+    const Index r0 = b * kRows, len = std::min(kRows, n - r0);
+    tmp.resize(len, S.cols());
+    tmp.noalias() = Y.middleRows(r0, len) * S;
+    Y.middleRows(r0, len) = tmp;
+  });
+}
+
 // A * Q for a sparse row-major A and a tall row-major Q; with `scale`, A is diag(scale) A
 // diag(scale), each entry scaled as symmetric_diffusion scales it (the same bits).
 RowMatrix sparse_times(const SparseMatrix& A, const Vector* scale, const RowMatrix& Q, int threads) {
@@ -64,17 +78,19 @@ RowMatrix sparse_times(const SparseMatrix& A, const Vector* scale, const RowMatr
 // reads one row of Q (60 doubles in the default preset) from anywhere in the matrix, so above
 // a few hundred thousand nodes the product is bound by that gather: in float it ran 2.4x
 // faster at 487,680 nodes (bench, 2 threads). Used for the power iterations only, whose
-// result is re-orthonormalised in double; the Rayleigh-Ritz product stays in double.
-RowMatrix sparse_times_single(const SparseMatrix& A, const Vector* scale, const RowMatrix& Q, int threads) {
-  using RowMatrixF = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+// result is re-orthonormalised in double; the Rayleigh-Ritz product stays in double. Qf and
+// out are the caller's, reused across iterations (fresh 300-600 MB blocks fault page by page).
+using RowMatrixF = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+void sparse_times_single(const SparseMatrix& A, const Vector* scale, const RowMatrix& Q, int threads,
+                         RowMatrixF& Qf, RowMatrix& out) {
   // With `scale`, Q's rows are scaled before the gather (diag(s) A diag(s) Q = diag(s) A (s Q)):
   // reading s at each entry's column was one more cache miss per entry.
-  RowMatrixF Qf(Q.rows(), Q.cols());
+  Qf.resize(Q.rows(), Q.cols());
   parallel_for(Q.rows(), threads, [&](Index i) {
     Qf.row(i) = (Q.row(i) * (scale ? (*scale)(i) : 1.0)).cast<float>();
   });
   const Index m = Q.cols();
-  RowMatrix out(A.rows(), m);
+  out.resize(A.rows(), m);
   parallel_for(A.rows(), threads, [&](Index i) {
     // One accumulator per thread, not one heap allocation per row (1.28 M rows a product).
     thread_local Eigen::Matrix<float, 1, Eigen::Dynamic> acc;
@@ -82,28 +98,27 @@ RowMatrix sparse_times_single(const SparseMatrix& A, const Vector* scale, const 
     for (SparseMatrix::InnerIterator it(A, i); it; ++it) acc += static_cast<float>(it.value()) * Qf.row(it.col());
     out.row(i) = acc.cast<double>() * (scale ? (*scale)(i) : 1.0);
   });
-  return out;
 }
 
-// Orthonormal basis of the columns of a tall Y: Cholesky QR applied twice (CholeskyQR2,
+// Q <- an orthonormal basis of its columns, in place: Cholesky QR applied twice (CholeskyQR2,
 // Yamamoto et al. 2015), a Gram matrix and one small triangular inverse per pass. Falls back
 // to Householder QR when the Gram matrix is numerically singular.
-RowMatrix orthonormalize(const RowMatrix& Y, int threads) {
-  RowMatrix Q = Y;
+void orthonormalize(RowMatrix& Q, int threads) {
   for (int pass = 0; pass < 2; ++pass) {
     const Matrix G = gram(Q, threads);
     Eigen::LLT<Matrix> llt(G);
     const Matrix R = llt.matrixU();
     const Eigen::VectorXd d = R.diagonal().cwiseAbs();
     if (llt.info() != Eigen::Success || d.minCoeff() <= 1e-7 * d.maxCoeff()) {
-      const Matrix dense = Y;
+      // Q still spans the input's columns (pass 1 only rescaled them within that span).
+      const Matrix dense = Q;
       Eigen::HouseholderQR<Matrix> qr(dense);
-      return RowMatrix(qr.householderQ() * Matrix::Identity(Y.rows(), Y.cols()));
+      Q = RowMatrix(qr.householderQ() * Matrix::Identity(dense.rows(), dense.cols()));
+      return;
     }
     const Matrix Rinv = R.triangularView<Eigen::Upper>().solve(Matrix::Identity(R.rows(), R.cols()));
-    Q = times_small(Q, Rinv, threads);
+    times_small_in_place(Q, Rinv, threads);
   }
-  return Q;
 }
 
 }  // namespace
@@ -152,8 +167,15 @@ EigenPairs subspace_eigenpairs(const SparseMatrix& A, const Vector* scale, int k
       for (Index j = c; j < m; ++j) Q(i, j) = scale * normal(rng);
     }
   }
-  Q = orthonormalize(sparse_times_single(A, scale, Q, threads), threads);
-  for (int it = 0; it < power_iterations; ++it) Q = orthonormalize(sparse_times_single(A, scale, Q, threads), threads);
+  RowMatrixF Qf;
+  RowMatrix AQf;
+  for (int it = 0; it <= power_iterations; ++it) {
+    sparse_times_single(A, scale, Q, threads, Qf, AQf);
+    Q.swap(AQf);
+    orthonormalize(Q, threads);
+  }
+  RowMatrixF().swap(Qf);
+  RowMatrix().swap(AQf);
   const RowMatrix AQ = sparse_times(A, scale, Q, threads);
   Matrix B = Matrix::Zero(m, m);
   {
